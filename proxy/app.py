@@ -1,0 +1,94 @@
+"""`create_app(config)`: wiring and lifecycle only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+from aiohttp import web
+
+from proxy.admin import add_admin_routes
+from proxy.config import Config, StoreConfig
+from proxy.middleware import error_middleware
+from proxy.pipeline.handler import endpoint_handler
+from proxy.state import STATE, build_state
+from proxy.store.base import Store
+
+__all__ = ["create_app", "make_store"]
+
+_ENDPOINTS = {
+    "/v1/chat/completions": "chat.completions",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+    "/v1/responses": "responses",
+}
+
+
+def make_store(config: StoreConfig) -> Store:
+    # Imported here so that the embedded store needs no redis client, and vice versa.
+    if config.backend == "redis":
+        from proxy.store.redis import RedisStore
+
+        return RedisStore(
+            config.redis_url,
+            key_prefix=config.key_prefix,
+            usage_log_maxlen=config.usage_log_max,
+            retention_days=config.retention_days,
+        )
+    from proxy.store.sqlite import SQLiteStore
+
+    return SQLiteStore(config.sqlite_path, usage_log_max_rows=config.usage_log_max)
+
+
+def _models_body(config: Config) -> bytes:
+    created = int(time.time())
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": created, "owned_by": "costproxy"}
+                for name in config.models
+            ],
+        }
+    )
+
+
+def create_app(config: Config, *, store: Store | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=config.server.max_body_bytes,
+    )
+    state = build_state(config, store or make_store(config.store))
+    app[STATE] = state
+    models_body = _models_body(config)
+
+    async def list_models(request: web.Request) -> web.Response:
+        state.keys.authenticate(request.headers)
+        return web.Response(body=models_body, content_type="application/json")
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+    for path, endpoint in _ENDPOINTS.items():
+        app.router.add_post(path, endpoint_handler(endpoint))
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/healthz", health)
+    add_admin_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    await state.store.open()
+    try:
+        for provider in state.providers.values():
+            await provider.start()
+        yield
+        # Shutdown: the server has stopped taking requests and waited for running ones.
+        await state.recorder.drain()
+    finally:
+        for provider in state.providers.values():
+            await provider.close()
+        await state.store.close()

@@ -1,0 +1,153 @@
+"""Client API keys and attribution: who is calling, and on whose behalf. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from proxy.config import KeyConfig
+from proxy.errors import AuthenticationError, BadRequestError
+
+__all__ = [
+    "Attribution",
+    "KeyIndex",
+    "Principal",
+    "attribute",
+    "parse_tags",
+    "valid_label",
+]
+
+MAX_ID_LENGTH = 128
+MAX_TAGS = 16
+_TAG_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str  # safe to show: a name or a short hash prefix, never the secret
+    customer: str | None
+    trusted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    customer: str
+    end_user: str | None
+    tags: tuple[str, ...]
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyIndex:
+    """Keys by their SHA-256, so the index never holds a secret."""
+
+    def __init__(self, keys: Iterable[KeyConfig]) -> None:
+        self._by_hash: dict[str, Principal] = {}
+        for key in keys:
+            digest = (
+                key.key_sha256.lower() if key.key_sha256 else _sha256(key.key.get_secret_value())
+            )
+            key_id = key.name or f"key-{digest[:8]}"
+            self._by_hash[digest] = Principal(key_id, key.customer, key.trusted)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        secret = _presented_key(headers)
+        if secret is None:
+            raise AuthenticationError(
+                "Missing API key: send 'Authorization: Bearer <key>'.", code="missing_api_key"
+            )
+        # Looking up the SHA-256 of the presented key leaks nothing usable through timing:
+        # an attacker cannot steer the digest's bytes toward a stored one, so this is as
+        # good as a constant-time compare, at O(1) instead of one compare per key.
+        principal = self._by_hash.get(_sha256(secret))
+        if principal is None:
+            raise AuthenticationError("Invalid API key.")
+        return principal
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+
+def _presented_key(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return None
+    api_key = headers.get("api-key")
+    return api_key.strip() if api_key and api_key.strip() else None
+
+
+def valid_label(value: str, max_length: int = MAX_ID_LENGTH) -> bool:
+    """A customer or end-user id: 1..max_length printable characters, no control chars."""
+    return 0 < len(value) <= max_length and value.isprintable() and value.strip() == value
+
+
+def parse_tags(header: str | None) -> tuple[str, ...]:
+    """`X-Cost-Tags: feature=story,env=prod` → ("env=prod", "feature=story")."""
+    if not header:
+        return ()
+    tags: dict[str, str] = {}
+    for part in header.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise BadRequestError(
+                f"X-Cost-Tags: {part!r} is not key=value", code="invalid_tags", param="X-Cost-Tags"
+            )
+        if len(key) > 64 or not set(key) <= _TAG_KEY_CHARS:
+            raise BadRequestError(
+                "X-Cost-Tags: tag names are 1-64 characters of letters, digits, '_', '.', '-'",
+                code="invalid_tags",
+                param="X-Cost-Tags",
+            )
+        if not valid_label(value, 128):
+            raise BadRequestError(
+                "X-Cost-Tags: tag values are 1-128 printable characters",
+                code="invalid_tags",
+                param="X-Cost-Tags",
+            )
+        tags[key] = value
+    if len(tags) > MAX_TAGS:
+        raise BadRequestError(
+            f"X-Cost-Tags: at most {MAX_TAGS} tags", code="invalid_tags", param="X-Cost-Tags"
+        )
+    return tuple(sorted(f"{k}={v}" for k, v in tags.items()))
+
+
+def attribute(principal: Principal, headers: Mapping[str, str], body_user: object) -> Attribution:
+    if principal.trusted:
+        customer = headers.get("X-Customer-Id")
+        if customer is None:
+            raise BadRequestError(
+                "This key is trusted: send the customer in the X-Customer-Id header.",
+                code="missing_customer",
+                param="X-Customer-Id",
+            )
+        if not valid_label(customer):
+            raise BadRequestError(
+                f"X-Customer-Id must be 1-{MAX_ID_LENGTH} printable characters.",
+                code="invalid_customer",
+                param="X-Customer-Id",
+            )
+    else:
+        customer = principal.customer or ""
+    end_user = headers.get("X-End-User-Id")
+    if end_user is None and body_user is not None:
+        if not isinstance(body_user, str):
+            raise BadRequestError("'user' must be a string.", code="invalid_type", param="user")
+        end_user = body_user or None
+    if end_user is not None and not valid_label(end_user, 256):
+        raise BadRequestError(
+            "The end user id (X-End-User-Id or 'user') must be 1-256 printable characters.",
+            code="invalid_end_user",
+            param="user",
+        )
+    return Attribution(customer, end_user, parse_tags(headers.get("X-Cost-Tags")))

@@ -1,0 +1,246 @@
+"""The config file: pydantic models, `${ENV}` interpolation, loading and validation.
+
+This is the only module that reads the environment. Errors name the file, the path
+inside it and what was expected, so an operator can fix a config without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from proxy.errors import ConfigError
+
+__all__ = [
+    "AdminConfig",
+    "Config",
+    "KeyConfig",
+    "PriceConfig",
+    "ProviderConfig",
+    "RouteConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "TargetConfig",
+    "interpolate_env",
+    "load_config",
+    "load_yaml",
+    "parse_config",
+]
+
+
+class _Model(BaseModel):
+    # Unknown keys are typos until proven otherwise: reject them loudly.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    shutdown_timeout_s: float = Field(30.0, ge=0)
+
+
+class StoreConfig(_Model):
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    sqlite_path: str = "./data/costproxy.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "costproxy:"
+    usage_log_max: int = Field(1_000_000, gt=0)
+    retention_days: int = Field(400, gt=0)
+
+
+class AdminConfig(_Model):
+    token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("admin token must be at least 16 characters")
+        return value
+
+
+class ProviderConfig(_Model):
+    kind: Literal["openai"] = "openai"
+    base_url: str
+    api_key: SecretStr | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    # Which prefix of the price table this provider is billed under; defaults to its name.
+    price_namespace: str | None = None
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(600.0, gt=0)
+    max_connections: int = Field(1000, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("base_url must be an http(s) URL, e.g. https://api.openai.com/v1")
+        return value.rstrip("/")
+
+
+class TargetConfig(_Model):
+    provider: str
+    model: str = Field(min_length=1)
+    weight: float = Field(1.0, ge=0)
+    priority: int = 0
+
+
+class RouteConfig(_Model):
+    strategy: Literal["fallback"] = "fallback"
+    targets: list[TargetConfig] = Field(min_length=1)
+    # Used to bound a request's cost when it states no max tokens itself.
+    max_output_tokens: int | None = Field(None, gt=0)
+
+
+Price = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=9)]
+
+
+class PriceConfig(_Model):
+    """USD per 1M tokens. `cached_input` defaults to `input` (no cache discount)."""
+
+    input: Price
+    output: Price
+    cached_input: Price | None = None
+
+
+class KeyConfig(_Model):
+    key: SecretStr | None = None
+    key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+    customer: str | None = Field(None, min_length=1, max_length=128)
+    trusted: bool = False
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_secret_and_a_customer(self) -> KeyConfig:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of 'key' or 'key_sha256'")
+        if self.key is not None and not self.key.get_secret_value():
+            raise ValueError("'key' is empty (is its environment variable set?)")
+        if self.customer is None and not self.trusted:
+            raise ValueError("'customer' is required unless the key is trusted")
+        return self
+
+
+class Config(_Model):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
+    providers: dict[str, ProviderConfig] = Field(min_length=1)
+    models: dict[str, RouteConfig] = Field(min_length=1)
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    keys: list[KeyConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _targets_name_providers(self) -> Config:
+        for route_name, route in self.models.items():
+            for target in route.targets:
+                if target.provider not in self.providers:
+                    known = ", ".join(sorted(self.providers))
+                    raise ValueError(
+                        f"models.{route_name}: target provider {target.provider!r} is not "
+                        f"defined under providers (known: {known})"
+                    )
+        for key in self.prices:
+            if "/" not in key:
+                raise ValueError(f"prices: key {key!r} must be 'provider/model'")
+        return self
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def interpolate_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string of a loaded YAML tree."""
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{path or '<root>'}: environment variable {name} is not set "
+                f"(set it, or write ${{{name}:-default}})"
+            )
+
+        return _ENV_REF.sub(substitute, value)
+    if isinstance(value, dict):
+        return {
+            k: interpolate_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [interpolate_env(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """YAML loader that reads numbers with a fraction as Decimal: money never passes
+    through a binary float, not even while the config is being read."""
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    text = loader.construct_scalar(node).replace("_", "")
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return Decimal(str(loader.construct_yaml_float(node)))  # .inf, .nan: rejected later
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_DecimalLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def _format_validation_error(source: str, error: ValidationError) -> str:
+    lines = [f"{source}: invalid config ({error.error_count()} problem(s)):"]
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "<root>"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(
+    data: Any, *, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        resolved = interpolate_env(data, os.environ if env is None else env)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        return Config.model_validate(resolved)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from None
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config: {exc.strerror}") from None
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    return parse_config(data, source=source, env=env)

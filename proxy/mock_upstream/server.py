@@ -1,0 +1,269 @@
+"""The fake upstream's aiohttp application: routes, request recording, streaming and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from proxy.mock_upstream import embeddings, payloads, responses
+from proxy.mock_upstream.options import (
+    Behaviour,
+    MockOptions,
+    MockRequestError,
+    resolve_behaviour,
+)
+
+__all__ = ["RECORDED_REQUESTS", "RecordedRequest", "create_app"]
+
+_RECORD_LIMIT = 100
+_MAX_DIMENSIONS = 4096
+_JSON = {"Content-Type": "application/json"}
+_SSE = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+
+
+class RecordedRequest(NamedTuple):
+    method: str
+    path: str
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            # str(): header names are multidict's istr, which orjson refuses as keys.
+            "headers": {str(name): value for name, value in self.headers.items()},
+            "body": self.body.decode("utf-8", "replace"),
+        }
+
+
+RECORDED_REQUESTS = web.AppKey("mock_recorded_requests", deque[RecordedRequest])
+_BASE = web.AppKey("mock_base_behaviour", Behaviour)
+_IDS = web.AppKey("mock_ids", itertools.count)
+
+Payload = dict[str, Any]
+Builder = Callable[[web.Request, Payload, Behaviour], Awaitable[web.StreamResponse]]
+
+
+def create_app(options: MockOptions | None = None) -> web.Application:
+    app = web.Application()
+    app[_BASE] = Behaviour.from_options(options or MockOptions())
+    app[RECORDED_REQUESTS] = deque(maxlen=_RECORD_LIMIT)
+    app[_IDS] = itertools.count(1)
+    app.router.add_post("/v1/chat/completions", _endpoint(_chat))
+    app.router.add_post("/v1/completions", _endpoint(_completions))
+    app.router.add_post("/v1/embeddings", _endpoint(_embeddings))
+    app.router.add_post("/v1/responses", _endpoint(_responses))
+    app.router.add_get("/v1/models", _models)
+    app.router.add_get("/_mock/requests", _list_recorded)
+    app.router.add_delete("/_mock/requests", _clear_recorded)
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+    return app
+
+
+def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=body, status=status, headers=headers or _JSON)
+
+
+def _bad_request(error: MockRequestError) -> web.Response:
+    return _json(payloads.error_body(400, str(error), error.param), status=400)
+
+
+def _record(request: web.Request, body: bytes) -> None:
+    # Cheap on purpose: the headers proxy is immutable, so keep it and convert on demand.
+    request.app[RECORDED_REQUESTS].append(
+        RecordedRequest(request.method, request.path_qs, request.headers, body)
+    )
+
+
+def _endpoint(build: Builder) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wraps a reply builder with what every POST endpoint shares: recording, parsing,
+    per-request behaviour, latency, forced errors and malformed bodies."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        _record(request, body)
+        try:
+            payload = _parse(body)
+            behaviour = resolve_behaviour(request.app[_BASE], request.headers, payload["model"])
+        except MockRequestError as error:
+            return _bad_request(error)
+        if behaviour.latency_s:
+            await asyncio.sleep(behaviour.latency_s)
+        if behaviour.status is not None:
+            return _forced_error(behaviour.status, behaviour.html_error)
+        if behaviour.malformed and not payload.get("stream"):
+            return _json(payloads.MALFORMED_BODY)
+        try:
+            return await build(request, payload, behaviour)
+        except MockRequestError as error:
+            return _bad_request(error)
+
+    return handle
+
+
+def _parse(body: bytes) -> Payload:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MockRequestError("We could not parse the JSON body of your request.") from None
+    if not isinstance(payload, dict):
+        raise MockRequestError("The request body must be a JSON object.")
+    if not isinstance(payload.get("model"), str):
+        raise MockRequestError("you must provide a model parameter", "model")
+    return payload
+
+
+def _forced_error(status: int, html: bool) -> web.Response:
+    headers = {"Retry-After": "1"} if status == 429 else {}
+    if html:
+        headers["Content-Type"] = "text/html"
+        return web.Response(body=payloads.html_error_page(status), status=status, headers=headers)
+    return _json(payloads.error_body(status), status=status, headers=_JSON | headers)
+
+
+def _ids(request: web.Request, b: Behaviour) -> tuple[int, int]:
+    if b.fixed_ids:
+        return 0, 1_700_000_000
+    return next(request.app[_IDS]), int(time.time())
+
+
+def _include_usage(payload: Payload) -> bool:
+    options = payload.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+class _TextKind(NamedTuple):
+    """Chat and legacy completions: same flow, different id prefix and shapes."""
+
+    id_prefix: str
+    body: Callable[[str, int, str, int, payloads.Usage | None], bytes]
+    stream: Callable[[str, int, str, int, payloads.Usage | None, bool], payloads.StreamPlan]
+
+
+_CHAT = _TextKind("chatcmpl-mock", payloads.chat_completion, payloads.chat_stream)
+_COMPLETION = _TextKind("cmpl-mock", payloads.completion, payloads.completion_stream)
+
+
+async def _chat(request: web.Request, payload: Payload, b: Behaviour) -> web.StreamResponse:
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise MockRequestError("messages must be a non-empty array", "messages")
+    return await _text_reply(request, payload, b, _CHAT, messages)
+
+
+async def _completions(request: web.Request, payload: Payload, b: Behaviour) -> web.StreamResponse:
+    return await _text_reply(request, payload, b, _COMPLETION, payload.get("prompt"))
+
+
+async def _text_reply(
+    request: web.Request, payload: Payload, b: Behaviour, kind: _TextKind, prompt: object
+) -> web.StreamResponse:
+    usage = b.usage(payloads.prompt_tokens(prompt))
+    number, created = _ids(request, b)
+    cid, model = f"{kind.id_prefix}{number}", payload["model"]
+    if not payload.get("stream"):
+        return _json(kind.body(cid, created, model, b.chunks, usage))
+    # Streams carry usage only when asked for, as OpenAI's do.
+    usage = usage if _include_usage(payload) else None
+    plan = kind.stream(cid, created, model, b.chunks, usage, usage is not None)
+    return await _send_stream(request, b, plan)
+
+
+async def _responses(request: web.Request, payload: Payload, b: Behaviour) -> web.StreamResponse:
+    usage = b.usage(payloads.prompt_tokens(payload.get("input")))
+    number, created = _ids(request, b)
+    rid, mid, model = f"resp_mock{number}", f"msg_mock{number}", payload["model"]
+    if payload.get("stream"):
+        plan = responses.responses_stream(rid, mid, created, model, b.chunks, usage)
+        return await _send_stream(request, b, plan)
+    body = responses.response_object(rid, mid, created, model, b.chunks, usage)
+    return _json(orjson.dumps(body))
+
+
+async def _embeddings(request: web.Request, payload: Payload, b: Behaviour) -> web.StreamResponse:
+    try:
+        items = embeddings.embedding_items(payload.get("input"))
+    except ValueError as error:
+        raise MockRequestError(str(error), "input") from None
+    dimensions = payload.get("dimensions", 8)
+    if not isinstance(dimensions, int) or not 1 <= dimensions <= _MAX_DIMENSIONS:
+        raise MockRequestError(f"dimensions must be 1-{_MAX_DIMENSIONS}", "dimensions")
+    usage = b.usage(payloads.prompt_tokens(payload["input"]))
+    as_base64 = payload.get("encoding_format") == "base64"
+    return _json(embeddings.embeddings(payload["model"], items, dimensions, as_base64, usage))
+
+
+async def _send_stream(
+    request: web.Request, b: Behaviour, plan: payloads.StreamPlan
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers=_SSE)
+    try:
+        await response.prepare(request)
+        await _write_events(request, response, b, plan)
+    except ConnectionError:
+        # The client (usually the proxy cancelling a stream) went away: routine for a
+        # fake upstream, so not worth aiohttp's "Error handling request" traceback.
+        pass
+    return response
+
+
+async def _write_events(
+    request: web.Request, response: web.StreamResponse, b: Behaviour, plan: payloads.StreamPlan
+) -> None:
+    # One write per event and no buffering of our own: aiohttp hands each write to the
+    # transport at once, which is what lets tests observe time-to-first-token.
+    for event in plan.head:
+        await response.write(event)
+    for index, event in enumerate(plan.pieces):
+        if index == b.fail_after:
+            _abort(request)
+            return
+        if b.chunk_delay_s:
+            await asyncio.sleep(b.chunk_delay_s)
+        await response.write(payloads.MALFORMED_EVENT if b.malformed and index == 0 else event)
+    if b.fail_after is not None and b.fail_after >= len(plan.pieces):
+        _abort(request)
+        return
+    for event in plan.tail:
+        await response.write(event)
+    await response.write_eof()
+
+
+def _abort(request: web.Request) -> None:
+    """Drop the connection mid-body, as a crashing upstream does: no terminating chunk.
+
+    aiohttp then fails its own write_eof() with a ConnectionError, which it treats as
+    a client disconnect: nothing is logged.
+    """
+    if request.transport is not None:
+        request.transport.close()
+
+
+async def _models(request: web.Request) -> web.Response:
+    _record(request, b"")
+    return _json(payloads.models_list())
+
+
+async def _list_recorded(request: web.Request) -> web.Response:
+    recorded = [entry.as_json() for entry in request.app[RECORDED_REQUESTS]]
+    return _json(orjson.dumps(recorded))
+
+
+async def _clear_recorded(request: web.Request) -> web.Response:
+    request.app[RECORDED_REQUESTS].clear()
+    return web.Response(status=204)
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    _record(request, await request.read())
+    message = f"Invalid URL ({request.method} {request.path}) (mock upstream)"
+    return _json(payloads.error_body(404, message), status=404)

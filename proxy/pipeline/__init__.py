@@ -1,0 +1,1 @@
+"""The request path, as small steps: authenticate, parse, route, forward, settle."""

@@ -1,0 +1,96 @@
+"""One proxied request as it happens, and the usage record it settles into."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from proxy import tokens
+from proxy.auth import Attribution, Principal
+from proxy.pricing import cost_nusd
+from proxy.records import Usage, UsageRecord
+from proxy.routing import Route, Target
+
+__all__ = ["Exchange", "settle"]
+
+
+@dataclass(slots=True)
+class Exchange:
+    request_id: str
+    ts_ms: int
+    started: float  # time.perf_counter() at arrival
+    endpoint: str
+    payload: dict
+    principal: Principal
+    attribution: Attribution
+    route: Route
+    target: Target
+    status: int = 0  # what the client got (499: it went away mid-stream)
+    upstream_status: int = 0  # what the upstream answered; 0: no answer
+    usage: Usage | None = None  # as reported by the upstream
+    completion_text: str = ""  # non-streaming: text to estimate from, when usage is missing
+    stream_counter: tokens.TokenCounter | None = None  # streaming: the same, counted as it goes
+    first_byte_at: float | None = None
+    attempts: int = 1
+    record: UsageRecord | None = None
+
+
+def _estimate(ex: Exchange) -> Usage:
+    model = ex.target.model
+    prompt = tokens.count_prompt(ex.endpoint, ex.payload, model)
+    if ex.stream_counter is not None:
+        completion = ex.stream_counter.total()
+    elif ex.completion_text:
+        completion = tokens.count_text(model, ex.completion_text)
+    else:
+        completion = 0
+    return Usage(input_tokens=prompt, output_tokens=completion, source="estimated")
+
+
+def settle(ex: Exchange) -> UsageRecord:
+    """The request's usage record, computed once (later calls return the same record).
+
+    Usage comes from the upstream when it reported it; otherwise, if the upstream produced
+    anything (a 2xx), it is counted with tiktoken; an error the upstream answered or no
+    answer at all costs nothing.
+    """
+    if ex.record is not None:
+        return ex.record
+    billable = 200 <= ex.upstream_status < 300
+    if ex.usage is not None:
+        usage = ex.usage
+    elif billable:
+        usage = _estimate(ex)
+    else:
+        usage = Usage()
+    price = ex.target.price
+    if price is not None:
+        cost: int | None = cost_nusd(usage, price)
+    else:
+        cost = None if billable else 0
+    now = time.perf_counter()
+    ex.record = UsageRecord(
+        request_id=ex.request_id,
+        ts_ms=ex.ts_ms,
+        customer=ex.attribution.customer,
+        route=ex.route.name,
+        provider=ex.target.provider.name,
+        model=ex.target.model,
+        endpoint=ex.endpoint,
+        status=ex.status,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost_nusd=cost,
+        usage_source=usage.source,
+        end_user=ex.attribution.end_user,
+        tags=ex.attribution.tags,
+        key_id=ex.principal.key_id,
+        latency_ms=round((now - ex.started) * 1000, 3),
+        ttft_ms=None
+        if ex.first_byte_at is None
+        else round((ex.first_byte_at - ex.started) * 1000, 3),
+        attempts=ex.attempts,
+    )
+    return ex.record

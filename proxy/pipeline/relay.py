@@ -1,0 +1,185 @@
+"""Sending the request upstream and relaying the answer: whole JSON, or SSE chunk by chunk.
+
+Upstream library errors are translated to proxy errors here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy import tokens
+from proxy.errors import UpstreamError
+from proxy.pipeline.exchange import Exchange, settle
+from proxy.pricing import format_usd
+from proxy.sse import SSESplitter
+from proxy.stream_usage import StreamUsageWatcher
+from proxy.usage import completion_text, find_usage
+
+__all__ = ["relay_json", "relay_stream"]
+
+_DROP_RESPONSE_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
+        "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Content-Encoding",
+        "Set-Cookie", "X-Request-Id",
+    )
+)  # fmt: skip
+
+
+def _client_headers(upstream: CIMultiDictProxy[str], ex: Exchange) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.items():
+        if name.lower() not in _DROP_RESPONSE_HEADERS:
+            headers.add(name, value)
+    upstream_id = upstream.get("X-Request-Id")
+    if upstream_id:
+        headers["x-upstream-request-id"] = upstream_id
+    headers["x-request-id"] = ex.request_id
+    headers["x-costproxy-provider"] = ex.target.provider.name
+    headers["x-costproxy-upstream-model"] = ex.target.model
+    return headers
+
+
+async def _send(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> aiohttp.ClientResponse:
+    provider = ex.target.provider
+    try:
+        return await provider.session.post(provider.url(ex.endpoint), data=body, headers=headers)
+    except TimeoutError:
+        raise UpstreamError(
+            f"Provider {provider.name!r} did not answer in time.",
+            status=504,
+            code="upstream_timeout",
+        ) from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(
+            f"Provider {provider.name!r} could not be reached ({type(exc).__name__}).",
+            code="upstream_unreachable",
+        ) from None
+
+
+async def _read_whole(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await upstream.read()
+    except TimeoutError:
+        raise UpstreamError(
+            f"Provider {ex.target.provider.name!r} timed out sending its answer.",
+            status=504,
+            code="upstream_timeout",
+        ) from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(
+            f"Provider {ex.target.provider.name!r} broke off its answer ({type(exc).__name__}).",
+            code="upstream_broken",
+        ) from None
+
+
+def _whole_response(ex: Exchange, upstream: aiohttp.ClientResponse, data: bytes) -> web.Response:
+    ex.upstream_status = ex.status = upstream.status
+    if 200 <= upstream.status < 300:
+        ex.usage = find_usage(data)
+        if ex.usage is None:
+            try:
+                ex.completion_text = completion_text(ex.endpoint, orjson.loads(data))
+            except orjson.JSONDecodeError:
+                ex.completion_text = ""
+    record = settle(ex)
+    headers = _client_headers(upstream.headers, ex)
+    headers["x-costproxy-cost-usd"] = (
+        "unknown" if record.cost_nusd is None else format_usd(record.cost_nusd)
+    )
+    return web.Response(status=upstream.status, body=data, headers=headers)
+
+
+async def relay_json(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> web.Response:
+    upstream = await _send(ex, body, headers)
+    try:
+        data = await _read_whole(ex, upstream)
+    finally:
+        upstream.release()
+    return _whole_response(ex, upstream, data)
+
+
+async def _next_chunk(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
+    """The next bytes from the upstream; b"" at its end, or when it failed (status 502)."""
+    try:
+        return await upstream.content.readany()
+    except (TimeoutError, aiohttp.ClientError):
+        ex.status = 502  # cut off mid-stream: the client's stream is ended cleanly
+        return b""
+
+
+async def _write(response: web.StreamResponse, data: bytes) -> bool:
+    try:
+        await response.write(data)
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        return False
+    return True
+
+
+async def _write_eof(response: web.StreamResponse) -> bool:
+    try:
+        await response.write_eof()
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        return False
+    return True
+
+
+async def relay_stream(
+    request: web.Request, ex: Exchange, body: bytes, headers: CIMultiDict[str], injected_usage: bool
+) -> web.StreamResponse:
+    upstream = await _send(ex, body, headers)
+    clean_end = False
+    try:
+        content_type = upstream.headers.get("Content-Type", "")
+        if upstream.status != 200 or not content_type.startswith("text/event-stream"):
+            # An error (or a provider that ignored `stream`): relay it whole, unchanged.
+            data = await _read_whole(ex, upstream)
+            clean_end = True
+            return _whole_response(ex, upstream, data)
+
+        ex.upstream_status = ex.status = 200
+        ex.stream_counter = counter = tokens.TokenCounter(ex.target.model)
+        watcher = StreamUsageWatcher(
+            ex.endpoint, suppress_usage_chunk=injected_usage, text_sink=counter.add
+        )
+        splitter = SSESplitter()
+        response = web.StreamResponse(status=200, headers=_client_headers(upstream.headers, ex))
+        await response.prepare(request)
+        client_gone = False
+        while chunk := await _next_chunk(ex, upstream):
+            if ex.first_byte_at is None:
+                ex.first_byte_at = time.perf_counter()
+            forward = [event for event in splitter.feed(chunk) if watcher.observe(event)]
+            if forward and not await _write(response, b"".join(forward)):
+                client_gone = True
+                break
+        if not client_gone:
+            clean_end = ex.status == 200
+            tail = splitter.remainder()
+            # A tail after a clean end is a last event without its blank line: relay it.
+            # After a broken one it is half an event: drop it so the client sees clean SSE.
+            if clean_end and tail:
+                client_gone = not await _write(response, tail)
+            if not client_gone:
+                client_gone = not await _write_eof(response)
+        if client_gone:
+            ex.status = 499  # the client went away: bill what it was sent
+        ex.usage = watcher.usage
+        if ex.usage is None:
+            watcher.flush_text()
+        return response
+    except asyncio.CancelledError:
+        ex.status = 499
+        raise
+    finally:
+        if clean_end:
+            upstream.release()
+        else:
+            upstream.close()  # stop the upstream generating tokens nobody will read

@@ -1,0 +1,145 @@
+"""Reading and checking the client's request, and shaping the one sent upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from proxy.errors import BadRequestError, PayloadTooLargeError
+
+__all__ = ["read_payload", "upstream_body", "upstream_headers"]
+
+# Which top-level fields each endpoint requires, and the JSON types the proxy relies on.
+_REQUIRED = {
+    "chat.completions": ("messages", list),
+    "completions": ("prompt", (str, list)),
+    "embeddings": ("input", (str, list)),
+    "responses": ("input", (str, list)),
+}
+_INT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "n")
+_STREAMING = frozenset({"chat.completions", "completions", "responses"})
+_USAGE_OPTION = frozenset({"chat.completions", "completions"})
+
+# Never forwarded upstream: hop-by-hop headers, the client's credentials, the proxy's own
+# attribution headers, and headers aiohttp computes itself.
+_DROP_REQUEST_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "Host", "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+        "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Accept-Encoding",
+        "Authorization", "api-key", "x-api-key", "Cookie",
+        "OpenAI-Organization", "OpenAI-Project",
+        "X-Customer-Id", "X-End-User-Id", "X-Cost-Tags", "X-Request-Id",
+    )
+)  # fmt: skip
+
+
+async def read_payload(request: web.Request, endpoint: str, max_bytes: int) -> tuple[bytes, dict]:
+    """The raw body and its parsed JSON, checked; parsed once for the whole request."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(max_bytes) from None
+    if not raw:
+        raise BadRequestError("The request body is empty; send a JSON object.", code="invalid_json")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(
+            f"The request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
+    if not isinstance(payload, dict):
+        raise BadRequestError("The request body must be a JSON object.", code="invalid_json")
+    check_payload(endpoint, payload)
+    return raw, payload
+
+
+def _too_large(max_bytes: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"The request body is larger than the limit of {max_bytes} bytes.")
+
+
+def check_payload(endpoint: str, payload: dict) -> None:
+    """The types the proxy itself relies on; everything else is the upstream's to judge."""
+    model = payload.get("model")
+    if model is None:
+        raise BadRequestError(
+            "You must provide a model parameter.", code="missing_model", param="model"
+        )
+    if not isinstance(model, str) or not model:
+        raise BadRequestError(
+            "'model' must be a non-empty string.", code="invalid_type", param="model"
+        )
+    field, kind = _REQUIRED[endpoint]
+    if field not in payload:
+        raise BadRequestError(
+            f"Missing required parameter: '{field}'.",
+            code="missing_required_parameter",
+            param=field,
+        )
+    if not isinstance(payload[field], kind):
+        raise BadRequestError(f"'{field}' has the wrong type.", code="invalid_type", param=field)
+    stream = payload.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequestError("'stream' must be a boolean.", code="invalid_type", param="stream")
+    if stream and endpoint not in _STREAMING:
+        raise BadRequestError(
+            f"'stream' is not supported on {endpoint}.", code="invalid_value", param="stream"
+        )
+    options = payload.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise BadRequestError(
+            "'stream_options' must be an object.", code="invalid_type", param="stream_options"
+        )
+    for name in _INT_FIELDS:
+        value = payload.get(name)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise BadRequestError(
+                f"'{name}' must be a non-negative integer.", code="invalid_type", param=name
+            )
+
+
+def upstream_body(
+    raw: bytes, payload: dict, endpoint: str, upstream_model: str
+) -> tuple[bytes, bool]:
+    """The body to send upstream, and whether the proxy asked for stream usage itself.
+
+    Only `model` and, for streams, `stream_options.include_usage` may change; when
+    neither does, the client's bytes go upstream untouched.
+    """
+    injected = False
+    changed = False
+    if payload.get("stream") is True and endpoint in _USAGE_OPTION:
+        options = payload.get("stream_options") or {}
+        if options.get("include_usage") is not True:
+            payload = {**payload, "stream_options": {**options, "include_usage": True}}
+            injected = changed = True
+    if payload["model"] != upstream_model:
+        payload = {**payload, "model": upstream_model}
+        changed = True
+    return (orjson.dumps(payload) if changed else raw), injected
+
+
+def upstream_headers(
+    client_headers: Mapping[str, str], provider_headers: dict[str, str]
+) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    connection_listed = {
+        token.strip().lower()
+        for token in client_headers.get("Connection", "").split(",")
+        if token.strip()
+    }
+    for name, value in client_headers.items():
+        lowered = name.lower()
+        if lowered in _DROP_REQUEST_HEADERS or lowered in connection_listed:
+            continue
+        headers.add(name, value)
+    headers["Content-Type"] = "application/json"
+    headers.update(provider_headers)
+    return headers

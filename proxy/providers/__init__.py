@@ -1,0 +1,15 @@
+"""Provider kinds. Adding a kind means adding one module and one line in `_KINDS`."""
+
+from __future__ import annotations
+
+from proxy.config import ProviderConfig
+from proxy.providers.base import ENDPOINT_PATHS, Provider
+from proxy.providers.openai import OpenAIProvider
+
+__all__ = ["ENDPOINT_PATHS", "OpenAIProvider", "Provider", "build_provider"]
+
+_KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider}
+
+
+def build_provider(name: str, config: ProviderConfig) -> Provider:
+    return _KINDS[config.kind](name, config)

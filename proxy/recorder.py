@@ -1,0 +1,52 @@
+"""Writing usage records to the store off the client's critical path, tracked until done."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from proxy.records import UsageRecord
+from proxy.store.base import Store
+
+__all__ = ["UsageRecorder"]
+
+log = logging.getLogger("costproxy.recorder")
+
+
+class UsageRecorder:
+    """`submit()` starts the store write and returns at once; `drain()` waits for every
+    write started so far (the spend API calls it, so one instance reads its own writes;
+    shutdown calls it, so nothing accepted is lost)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: set[asyncio.Task[None]] = set()
+        self.failures = 0
+
+    def submit(self, record: UsageRecord) -> None:
+        task = asyncio.get_running_loop().create_task(self._write(record))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _write(self, record: UsageRecord) -> None:
+        try:
+            await self._store.record_usage(record)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any store fault: logged, counted, never raised to a client
+            self.failures += 1
+            log.error(
+                "usage record %s for customer %r not stored: %s: %s",
+                record.request_id,
+                record.customer,
+                type(exc).__name__,
+                exc,
+            )
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,128 @@
+"""The value types that flow from the request path into the store and back out of it.
+
+Money is an integer number of nano-dollars (1e-9 USD) everywhere inside the program.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+__all__ = [
+    "METRIC_FIELDS",
+    "AggregateRow",
+    "Breakdown",
+    "Totals",
+    "Usage",
+    "UsageRecord",
+    "UsageSource",
+]
+
+UsageSource = Literal["upstream", "estimated"]
+Breakdown = Literal["base", "tag", "end_user"]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as OpenAI means them: cached ⊆ input, reasoning ⊆ output."""
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    source: UsageSource = "upstream"
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One proxied request, as billed. `cost_nusd is None` means the model had no price."""
+
+    request_id: str
+    ts_ms: int  # UTC epoch milliseconds when the request arrived
+    customer: str
+    route: str  # the model name the client sent
+    provider: str  # the provider's name in the config
+    model: str  # the upstream model name, as billed
+    endpoint: str  # "chat.completions" | "completions" | "embeddings" | "responses"
+    status: int
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_nusd: int | None = None
+    usage_source: UsageSource = "upstream"
+    end_user: str | None = None
+    tags: tuple[str, ...] = ()  # sorted "key=value" strings
+    key_id: str | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    attempts: int = 1
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> UsageRecord:
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["tags"] = tuple(values.get("tags") or ())
+        return cls(**values)
+
+
+# The additive counters kept for every aggregate, in a fixed order (stores rely on it).
+METRIC_FIELDS: tuple[str, ...] = (
+    "cost_nusd",
+    "requests",
+    "unpriced_requests",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
+@dataclass(slots=True)
+class Totals:
+    cost_nusd: int = 0
+    requests: int = 0
+    unpriced_requests: int = 0
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def of(cls, record: UsageRecord) -> Totals:
+        return cls(
+            cost_nusd=record.cost_nusd or 0,
+            requests=1,
+            unpriced_requests=1 if record.cost_nusd is None else 0,
+            input_tokens=record.input_tokens,
+            cached_input_tokens=record.cached_input_tokens,
+            output_tokens=record.output_tokens,
+            reasoning_tokens=record.reasoning_tokens,
+        )
+
+    def add(self, other: Totals) -> None:
+        for name in METRIC_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in METRIC_FIELDS)
+
+
+@dataclass(slots=True)
+class AggregateRow:
+    """Totals of one customer on one UTC day for one (route, provider, model).
+
+    `dim` is the tag ("key=value") for the tag breakdown or the end user for the end_user
+    breakdown; "" there means "none"; it is None in the base breakdown.
+    """
+
+    customer: str
+    day: str  # ISO date, UTC
+    route: str
+    provider: str
+    model: str
+    totals: Totals = field(default_factory=Totals)
+    dim: str | None = None

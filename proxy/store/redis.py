@@ -1,0 +1,203 @@
+"""The shared production store: many proxy instances write one Redis (Cluster-ready layout).
+
+One usage record is one round trip: a non-transactional pipeline of the record_usage Lua
+script (everything in the customer's slot, atomically) plus two idempotent cross-slot
+writes (the customer set and the request-id lookup key). See `redis_layout` for the keys.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from importlib.resources import files
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, UsageRecord
+from proxy.store.buckets import (
+    days_between,
+    end_user_dim,
+    row_sort_key,
+    tag_dims,
+    utc_day,
+    utc_month,
+)
+from proxy.store.redis_layout import (
+    KeyLayout,
+    base_field,
+    escape,
+    rows_from_hash,
+    totals_from_hash,
+)
+
+__all__ = ["RedisStore"]
+
+_RECORD_SCRIPT = "record_usage_v1.lua"
+# HGETALLs per pipeline in aggregate_rows: big enough for a year of one customer in one
+# round trip, small enough not to stall Redis on one huge reply.
+_READ_BATCH = 512
+_SECONDS_PER_DAY = 86_400
+
+
+class RedisStore:
+    """A `Store` on Redis. All numbers are integer HINCRBYs; nothing is ever a float.
+
+    Day, month and log keys expire `retention_days` after their last write; the per-customer
+    usage log (a stream) keeps about `usage_log_maxlen` entries. The request-id keys used
+    for idempotency and get_usage expire after `request_index_days` (default: retention_days);
+    each costs ~100 bytes per request, so a busy deployment may want it shorter.
+    A `client` passed in must use decode_responses=True and stays owned by the caller.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: str = "costproxy:",
+        usage_log_maxlen: int = 1_000_000,
+        retention_days: int = 400,
+        request_index_days: int | None = None,
+        max_connections: int = 64,
+        client: aioredis.Redis | None = None,
+    ) -> None:
+        self.url = url
+        self.layout = KeyLayout(key_prefix)
+        self.usage_log_maxlen = usage_log_maxlen
+        self.max_connections = max_connections
+        self._data_ttl = retention_days * _SECONDS_PER_DAY
+        self._request_ttl = (request_index_days or retention_days) * _SECONDS_PER_DAY
+        self._given_client = client
+        self._client: aioredis.Redis | None = None
+        self._script: AsyncScript | None = None
+
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        if self._given_client is not None:
+            self._client = self._given_client
+        else:
+            # Blocking: a burst of requests beyond the pool waits for a connection, where
+            # the default pool would fail them with "Too many connections".
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url,
+                decode_responses=True,
+                max_connections=self.max_connections,
+                # A pool built by hand gets no retries by default. Retrying is safe: every
+                # write here is idempotent (the script by request_id).
+                retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.01), retries=3),
+            )
+            self._client = aioredis.Redis.from_pool(pool)
+        lua = files("proxy.store").joinpath("lua", _RECORD_SCRIPT).read_text(encoding="utf-8")
+        self._script = self._client.register_script(lua)
+        # Loading now fails fast when Redis is unreachable, and spares the first request
+        # a NOSCRIPT round trip.
+        await self._client.script_load(lua)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        self._script = None
+        if client is not None and client is not self._given_client:
+            await client.aclose()
+
+    async def record_usage(self, record: UsageRecord) -> bool:
+        client, script = self._opened()
+        layout, customer = self.layout, record.customer
+        day = utc_day(record.ts_ms)
+        keys = (
+            layout.request_ids(customer, day),
+            layout.log(customer),
+            layout.day(customer, "base", day),
+            layout.day(customer, "tag", day),
+            layout.day(customer, "end_user", day),
+            layout.month(customer, utc_month(record.ts_ms)),
+        )
+        tags = [escape(tag) for tag in tag_dims(record)]
+        # Zero increments are left out: a missing field reads as 0 and costs no memory.
+        metrics = [
+            item
+            for name, value in zip(METRIC_FIELDS, Totals.of(record).as_tuple(), strict=True)
+            if value
+            for item in (name, value)
+        ]
+        args = (
+            record.request_id,
+            orjson.dumps(record.to_dict()),
+            self.usage_log_maxlen,
+            self._data_ttl,
+            self._request_ttl,
+            base_field(record.route, record.provider, record.model),
+            escape(end_user_dim(record)),
+            len(tags),
+            *tags,
+            *metrics,
+        )
+        # Not script(client=pipe): redis-py then sends SCRIPT EXISTS before every pipeline,
+        # a second round trip. EVALSHA directly and reload only on NOSCRIPT instead.
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            # Outside the customer's slot; both are idempotent, so a replay may repeat them.
+            pipe.sadd(layout.customers, customer)
+            pipe.set(layout.request(record.request_id), f"{customer}\n{day}", ex=self._request_ttl)
+            applied, *others = await pipe.execute(raise_on_error=False)
+        for result in others:
+            if isinstance(result, Exception):
+                raise result
+        if isinstance(applied, NoScriptError):
+            # Redis restarted or flushed its script cache; the script did not run.
+            await client.script_load(script.script)
+            applied = await client.evalsha(script.sha, len(keys), *keys, *args)
+        elif isinstance(applied, Exception):
+            raise applied
+        return applied == 1
+
+    async def aggregate_rows(
+        self, *, customer: str | None, from_day: date, to_day: date, breakdown: Breakdown
+    ) -> list[AggregateRow]:
+        client, _ = self._opened()
+        if customer is None:
+            customers = sorted(await client.smembers(self.layout.customers))
+        else:
+            customers = [customer]
+        days = list(days_between(from_day, to_day))
+        wanted = [(c, day) for c in customers for day in days]
+        rows: list[AggregateRow] = []
+        for start in range(0, len(wanted), _READ_BATCH):
+            batch = wanted[start : start + _READ_BATCH]
+            async with client.pipeline(transaction=False) as pipe:
+                for c, day in batch:
+                    pipe.hgetall(self.layout.day(c, breakdown, day))
+                hashes = await pipe.execute()
+            for (c, day), fields in zip(batch, hashes, strict=True):
+                rows.extend(rows_from_hash(c, day, breakdown, fields))
+        rows.sort(key=row_sort_key)
+        return rows
+
+    async def get_usage(self, request_id: str) -> UsageRecord | None:
+        client, _ = self._opened()
+        pointer = await client.get(self.layout.request(request_id))
+        if pointer is None:
+            return None
+        # rpartition: a customer name may itself contain "\n"; the day never does.
+        customer, _, day = pointer.rpartition("\n")
+        entry_id = await client.hget(self.layout.request_ids(customer, day), request_id)
+        if entry_id is None:
+            return None
+        entries = await client.xrange(self.layout.log(customer), entry_id, entry_id)
+        if not entries:
+            return None  # trimmed from the log by MAXLEN
+        _, entry = entries[0]
+        return UsageRecord.from_dict(orjson.loads(entry["record"]))
+
+    async def monthly_totals(self, customer: str, month: str) -> Totals:
+        """Totals of `customer` in the UTC month `month` ("YYYY-MM"); zeros when none."""
+        client, _ = self._opened()
+        return totals_from_hash(await client.hgetall(self.layout.month(customer, month)))
+
+    def _opened(self) -> tuple[aioredis.Redis, AsyncScript]:
+        if self._client is None or self._script is None:
+            raise RuntimeError("RedisStore is not open")
+        return self._client, self._script

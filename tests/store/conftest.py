@@ -1,0 +1,57 @@
+"""Every store test runs once per store implementation, against a fresh, empty store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
+
+import pytest
+
+from proxy.store import RedisStore, SQLiteStore
+from tests.support.redis_server import RedisServer
+
+AnyStore = SQLiteStore | RedisStore
+StoreFactory = Callable[[], Awaitable[AnyStore]]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def make_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[StoreFactory]:
+    """Opens stores over the same data: call it again to "restart" the store."""
+    build: Callable[[], AnyStore]
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "nested" / "usage.db"
+        build = partial(SQLiteStore, path)
+    else:
+        # Looked up lazily so that SQLite-only runs need no redis-server.
+        server: RedisServer = request.getfixturevalue("redis_server")
+        prefix = f"test-{uuid.uuid4().hex[:12]}:"  # isolates tests sharing the server
+        build = partial(RedisStore, server.url, key_prefix=prefix)
+    opened: list[AnyStore] = []
+
+    async def make() -> AnyStore:
+        store = build()
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> AnyStore:
+    return await make_store()

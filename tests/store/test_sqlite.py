@@ -1,0 +1,70 @@
+"""SQLiteStore behaviour beyond the shared contract: file layout and usage-log trimming."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from proxy.store import SQLiteStore
+from tests.store.test_contract import make_record, total_of
+
+
+def log_rows(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute("SELECT count(*) FROM usage_log").fetchone()[0]
+
+
+async def test_open_creates_parent_directories_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "usage.db"
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        await store.record_usage(make_record())
+    finally:
+        await store.close()
+
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_usage_log_is_trimmed_but_spend_is_not(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    store = SQLiteStore(path, usage_log_max_rows=10, usage_log_trim_every=5)
+    await store.open()
+    records = [make_record(cost_nusd=i) for i in range(1, 41)]
+    try:
+        for record in records:
+            await store.record_usage(record)
+
+        assert log_rows(path) == 10  # the 40th insert trimmed exactly down to the limit
+        assert await store.get_usage(records[0].request_id) is None
+        assert await store.get_usage(records[-1].request_id) == records[-1]
+        assert await store.monthly_totals("acme", "2026-11") == total_of(records)
+    finally:
+        await store.close()
+
+
+async def test_a_lowered_limit_is_applied_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    store = SQLiteStore(path)
+    await store.open()
+    for _ in range(30):
+        await store.record_usage(make_record())
+    await store.close()
+
+    store = SQLiteStore(path, usage_log_max_rows=8)
+    await store.open()
+    await store.close()
+
+    assert log_rows(path) == 8
+
+
+async def test_calls_before_open_fail_loudly(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "usage.db")
+
+    with pytest.raises(RuntimeError, match="not open"):
+        await store.monthly_totals("acme", "2026-11")
+    await store.close()  # closing a store never opened is harmless

@@ -1,0 +1,22 @@
+"""Expected costs computed independently of proxy.pricing: exact fractions from the price
+literals, rounded half-to-even once per request (Python's round() on a Fraction)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from tests.support.stack import PRICES
+
+__all__ = ["expected_nusd", "usd"]
+
+
+def expected_nusd(model: str, input_tokens: int, cached: int, output: int) -> int:
+    price_in, price_cached, price_out = (Fraction(p) for p in PRICES[model])
+    usd_times_million = (
+        (input_tokens - cached) * price_in + cached * price_cached + output * price_out
+    )
+    return round(usd_times_million * 1000)  # $/1M tokens → nano-dollars per token: × 1e9 / 1e6
+
+
+def usd(nusd: int) -> str:
+    return f"{nusd // 10**9}.{nusd % 10**9:09d}"

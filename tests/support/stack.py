@@ -1,0 +1,106 @@
+"""The test stack's config and credentials: one place, so every test talks to the same setup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from tests.support.procs import ServerProcess
+
+__all__ = ["ADMIN_TOKEN", "BACKEND_KEY", "SECRETS", "UPSTREAM_KEY", "Stack", "base_config"]
+
+# Distinctive values so that a leak is easy to grep for in logs and responses.
+UPSTREAM_KEY = "sk-upstream-SECRET-3f9a1c"
+ACME_KEY = "sk-client-acme-SECRET-77d2"
+GLOBEX_KEY = "sk-client-globex-SECRET-1b4e"
+BACKEND_KEY = "sk-client-backend-SECRET-9c0d"
+ADMIN_TOKEN = "admin-token-SECRET-5e6f7a8b9c"
+SECRETS = (UPSTREAM_KEY, ACME_KEY, GLOBEX_KEY, BACKEND_KEY, ADMIN_TOKEN)
+
+ENV = {
+    "T_UPSTREAM_KEY": UPSTREAM_KEY,
+    "T_ACME_KEY": ACME_KEY,
+    "T_GLOBEX_KEY": GLOBEX_KEY,
+    "T_BACKEND_KEY": BACKEND_KEY,
+    "T_ADMIN_TOKEN": ADMIN_TOKEN,
+}
+
+# USD per 1M tokens, as configured below (the tests compute costs from these literals).
+PRICES = {
+    "gpt-4o-mini": ("0.15", "0.075", "0.60"),
+    "cheap-model": ("0.000333", "0.0001", "0.000777"),
+}
+
+
+def base_config(upstream_url: str, store: dict) -> dict:
+    return {
+        "server": {"max_body_bytes": 64 * 1024},
+        "store": store,
+        "admin": {"token": "${T_ADMIN_TOKEN}"},
+        "providers": {
+            "openai": {
+                "kind": "openai",
+                "base_url": upstream_url + "/v1",
+                "api_key": "${T_UPSTREAM_KEY}",
+            }
+        },
+        "models": {
+            "gpt-4o-mini": {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]},
+            "story": {"targets": [{"provider": "openai", "model": "cheap-model"}]},
+            "gpt-4o": {"targets": [{"provider": "openai", "model": "gpt-4o"}]},
+            "text-embedding-3-small": {
+                "targets": [{"provider": "openai", "model": "text-embedding-3-small"}]
+            },
+            "mystery": {"targets": [{"provider": "openai", "model": "mystery-model-nousage"}]},
+            "unpriced": {"targets": [{"provider": "openai", "model": "no-price-model"}]},
+        },
+        "prices": {
+            f"openai/{model}": {"input": i, "cached_input": c, "output": o}
+            for model, (i, c, o) in PRICES.items()
+        },
+        "keys": [
+            {"key": "${T_ACME_KEY}", "customer": "acme", "name": "acme-prod"},
+            {"key": "${T_GLOBEX_KEY}", "customer": "globex"},
+            {"key": "${T_BACKEND_KEY}", "trusted": True, "name": "backend"},
+        ],
+    }
+
+
+@dataclass
+class Stack:
+    """A running proxy in front of the fake upstream."""
+
+    proxy: ServerProcess
+    upstream: ServerProcess
+    backend: str
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    async def spend(self, session: aiohttp.ClientSession, **params: str) -> dict:
+        async with session.get(
+            self.url + "/admin/v1/spend", params=params, headers=self.admin_headers
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def usage(self, session: aiohttp.ClientSession, request_id: str) -> dict:
+        async with session.get(
+            f"{self.url}/admin/v1/usage/{request_id}", headers=self.admin_headers
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def upstream_requests(self, session: aiohttp.ClientSession) -> list[dict]:
+        async with session.get(self.upstream.url + "/_mock/requests") as resp:
+            return await resp.json()
+
+    async def clear_upstream_requests(self, session: aiohttp.ClientSession) -> None:
+        async with session.delete(self.upstream.url + "/_mock/requests") as resp:
+            assert resp.status in (200, 204)
