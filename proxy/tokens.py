@@ -136,7 +136,11 @@ def _is_family_boundary(name: str, index: int) -> bool:
 
 
 def encoding_for_model(model: str) -> tiktoken.Encoding:
-    """The encoding for `model`; the first call per encoding loads it (about 0.3 s)."""
+    """The encoding for `model`; the first call per encoding loads it.
+
+    Loading takes ~0.2 s (cl100k_base) to ~0.5 s (o200k_base) of CPU: warm it at start-up,
+    off the event loop, rather than on the first request.
+    """
     return _encoding(encoding_name_for_model(model))
 
 
@@ -159,6 +163,10 @@ def _encoding(name: str) -> tiktoken.Encoding:
     )
 
 
+# strict_mode rejects stray characters that a2b_base64 would otherwise skip (~30 ms).
+_decode_base64 = functools.partial(binascii.a2b_base64, strict_mode=True)
+
+
 def _load_ranks(data: bytes, expected_sha256: str, *, source: str = "<bytes>") -> dict[bytes, int]:
     """Parse a .tiktoken rank file (lines of "base64-token rank") after checking its sha256."""
     actual = hashlib.sha256(data).hexdigest()
@@ -174,9 +182,7 @@ def _load_ranks(data: bytes, expected_sha256: str, *, source: str = "<bytes>") -
     if len(fields) % 2:
         raise RankFileError(f"tiktoken rank file {source} is malformed: odd number of fields")
     try:
-        return dict(
-            zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2]), strict=True)
-        )
+        return dict(zip(map(_decode_base64, fields[0::2]), map(int, fields[1::2]), strict=True))
     except ValueError as exc:  # binascii.Error is a ValueError
         raise RankFileError(f"tiktoken rank file {source} is malformed: {exc}") from exc
 
