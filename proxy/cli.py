@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -83,6 +84,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             f"{env['COSTPROXY_UPSTREAM_URL']} (deterministic replies, real accounting)."
         )
     config = _load(args.config, env)
+    if args.port is not None:
+        config = config.model_copy(
+            update={"server": config.server.model_copy(update={"port": args.port})}
+        )
     loop = _new_loop()
     asyncio.set_event_loop(loop)
 
@@ -105,10 +110,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     base = f"http://{config.server.host}:{config.server.port}"
     print(f"costproxy listening on {base}/v1 (store: {config.store.backend})")
     print(f"try: costproxy report --config {args.config} --group-by model", flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, loop.stop)
     try:
         loop.run_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         for runner in reversed(runners):
             loop.run_until_complete(runner.cleanup())
@@ -210,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "quickstart", help="run with the quickstart config (fake upstream if no key)"
     )
     quick.add_argument("--config", "-c", default="config/quickstart.yaml")
+    quick.add_argument("--port", type=int, help="the proxy's port (default: from the config)")
     quick.add_argument("--fake-port", type=int, default=9000)
     quick.add_argument("--data-dir", default="data")
     quick.set_defaults(func=cmd_quickstart)

@@ -30,9 +30,16 @@ class ServerProcess:
     health URL answers."""
 
     def __init__(
-        self, args: list[str], *, port: int, health_path: str, env: dict[str, str]
+        self,
+        args: list[str],
+        *,
+        port: int,
+        health_path: str,
+        env: dict[str, str],
+        cwd: Path = REPO,
     ) -> None:
         self.args = args
+        self.cwd = cwd
         self.port = port
         self.health_path = health_path
         self.env = env
@@ -47,7 +54,7 @@ class ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "proxy", *self.args],
-            cwd=REPO,
+            cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=log,
