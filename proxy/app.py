@@ -37,6 +37,7 @@ def make_store(config: StoreConfig) -> Store:
             key_prefix=config.key_prefix,
             usage_log_maxlen=config.usage_log_max,
             retention_days=config.retention_days,
+            request_index_days=config.request_index_days,
         )
     from proxy.store.sqlite import SQLiteStore
 

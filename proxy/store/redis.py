@@ -48,8 +48,9 @@ class RedisStore:
 
     Day, month and log keys expire `retention_days` after their last write; the per-customer
     usage log (a stream) keeps about `usage_log_maxlen` entries. The request-id keys used
-    for idempotency and get_usage expire after `request_index_days` (default: retention_days);
-    each costs ~100 bytes per request, so a busy deployment may want it shorter.
+    for idempotency and get_usage expire after `request_index_days` (default: retention_days).
+    Measured on Redis 7: ~520 bytes per log entry and ~250 bytes of request index per request,
+    so a busy deployment wants a shorter index and a smaller log.
     A `client` passed in must use decode_responses=True and stays owned by the caller.
     """
 
@@ -93,9 +94,13 @@ class RedisStore:
             self._client = aioredis.Redis.from_pool(pool)
         lua = files("proxy.store").joinpath("lua", _RECORD_SCRIPT).read_text(encoding="utf-8")
         self._script = self._client.register_script(lua)
-        # Loading now fails fast when Redis is unreachable, and spares the first request
-        # a NOSCRIPT round trip.
-        await self._client.script_load(lua)
+        try:
+            # Loading now fails fast when Redis is unreachable, and spares the first
+            # request a NOSCRIPT round trip.
+            await self._client.script_load(lua)
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         client, self._client = self._client, None

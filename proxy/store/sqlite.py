@@ -12,96 +12,31 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
 import orjson
 
-from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, UsageRecord
+from proxy.records import AggregateRow, Breakdown, Totals, UsageRecord
 from proxy.store.buckets import end_user_dim, row_sort_key, tag_dims, utc_day, utc_month
+from proxy.store.sqlite_schema import (
+    BASE_KEYS,
+    DAILY,
+    INSERT_USAGE,
+    RECORD_COLUMNS,
+    SCHEMA,
+    SELECT_MONTHLY,
+    SELECT_USAGE,
+    TRIM_USAGE,
+    UPSERT_DAILY,
+    UPSERT_MONTHLY,
+    select_daily_sql,
+)
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-
-_RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
-_METRICS_DDL = ",\n".join(f"    {m} INTEGER NOT NULL DEFAULT 0" for m in METRIC_FIELDS)
-_BASE_KEYS = ("customer", "day", "route", "provider", "model")
-# Aggregate table and its key columns per breakdown; the dim column (if any) comes last.
-_DAILY: dict[Breakdown, tuple[str, tuple[str, ...]]] = {
-    "base": ("daily_base", _BASE_KEYS),
-    "tag": ("daily_tag", (*_BASE_KEYS, "tag")),
-    "end_user": ("daily_end_user", (*_BASE_KEYS, "end_user")),
-}
-_MONTHLY = ("monthly_totals", ("customer", "month"))
-
-
-def _aggregate_ddl(table: str, keys: tuple[str, ...]) -> str:
-    key_ddl = "".join(f"    {k} TEXT NOT NULL,\n" for k in keys)
-    return (
-        f"CREATE TABLE IF NOT EXISTS {table} (\n{key_ddl}{_METRICS_DDL},\n"
-        f"    PRIMARY KEY ({', '.join(keys)})\n) WITHOUT ROWID;\n"
-    )
-
-
-def _upsert_sql(table: str, keys: tuple[str, ...]) -> str:
-    columns = (*keys, *METRIC_FIELDS)
-    additions = ", ".join(f"{m} = {m} + excluded.{m}" for m in METRIC_FIELDS)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {additions}"
-    )
-
-
-# The usage log keeps its implicit rowid: it grows with insertion order, so "oldest" is
-# "smallest rowid" and trimming needs no extra index.
-_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS usage_log (
-    request_id TEXT PRIMARY KEY,
-    ts_ms INTEGER NOT NULL,
-    customer TEXT NOT NULL,
-    route TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    input_tokens INTEGER NOT NULL,
-    cached_input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    reasoning_tokens INTEGER NOT NULL,
-    cost_nusd INTEGER,
-    usage_source TEXT NOT NULL,
-    end_user TEXT,
-    tags TEXT NOT NULL,
-    key_id TEXT,
-    latency_ms REAL NOT NULL,
-    ttft_ms REAL,
-    attempts INTEGER NOT NULL
-);
-"""
-    + "".join(_aggregate_ddl(table, keys) for table, keys in _DAILY.values())
-    + _aggregate_ddl(*_MONTHLY)
-)
-
-_INSERT_USAGE = (
-    f"INSERT INTO usage_log ({', '.join(_RECORD_COLUMNS)})"
-    f" VALUES ({', '.join('?' * len(_RECORD_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING"
-)
-_SELECT_USAGE = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM usage_log WHERE request_id = ?"
-_UPSERT_DAILY = {breakdown: _upsert_sql(*spec) for breakdown, spec in _DAILY.items()}
-_UPSERT_MONTHLY = _upsert_sql(*_MONTHLY)
-_SELECT_MONTHLY = (
-    f"SELECT {', '.join(METRIC_FIELDS)} FROM {_MONTHLY[0]} WHERE customer = ? AND month = ?"
-)
-# Deletes at most `cap` rows per call, so a lowered limit catches up over several trims
-# instead of stalling the writer thread (and every request waiting on it) in one go.
-_TRIM_USAGE = (
-    "DELETE FROM usage_log WHERE rowid <= min("
-    "(SELECT max(rowid) FROM usage_log) - :keep, (SELECT min(rowid) FROM usage_log) + :cap)"
-)
 
 
 class SQLiteStore:
@@ -197,7 +132,7 @@ class SQLiteStore:
             # loss can lose the last transactions, and never corrupts the file.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
             # A process that restarts before `usage_log_trim_every` inserts would never trim.
             self._trim(conn)
         except BaseException:
@@ -217,7 +152,7 @@ class SQLiteStore:
 
     def _trim(self, conn: sqlite3.Connection) -> None:
         cap = 10 * self.usage_log_trim_every
-        conn.execute(_TRIM_USAGE, {"keep": self.usage_log_max_rows, "cap": cap})
+        conn.execute(TRIM_USAGE, {"keep": self.usage_log_max_rows, "cap": cap})
 
     def _write_pending(self, loop: asyncio.AbstractEventLoop) -> None:
         # Cleared before taking the batch: a record queued after this line either is taken
@@ -250,17 +185,17 @@ class SQLiteStore:
     def _apply(self, conn: sqlite3.Connection, record: UsageRecord) -> bool:
         row = tuple(
             orjson.dumps(record.tags).decode() if name == "tags" else getattr(record, name)
-            for name in _RECORD_COLUMNS
+            for name in RECORD_COLUMNS
         )
-        if conn.execute(_INSERT_USAGE, row).rowcount == 0:
+        if conn.execute(INSERT_USAGE, row).rowcount == 0:
             return False  # seen before: the aggregates already hold it
         metrics = Totals.of(record).as_tuple()
-        base = (record.customer, utc_day(record.ts_ms), record.route, record.provider)
-        base += (record.model,)
-        conn.execute(_UPSERT_DAILY["base"], (*base, *metrics))
-        conn.executemany(_UPSERT_DAILY["tag"], [(*base, tag, *metrics) for tag in tag_dims(record)])
-        conn.execute(_UPSERT_DAILY["end_user"], (*base, end_user_dim(record), *metrics))
-        conn.execute(_UPSERT_MONTHLY, (record.customer, utc_month(record.ts_ms), *metrics))
+        day = utc_day(record.ts_ms)
+        base = (record.customer, day, record.route, record.provider, record.model)
+        conn.execute(UPSERT_DAILY["base"], (*base, *metrics))
+        conn.executemany(UPSERT_DAILY["tag"], [(*base, tag, *metrics) for tag in tag_dims(record)])
+        conn.execute(UPSERT_DAILY["end_user"], (*base, end_user_dim(record), *metrics))
+        conn.execute(UPSERT_MONTHLY, (record.customer, utc_month(record.ts_ms), *metrics))
         self._inserts_since_trim += 1
         if self._inserts_since_trim >= self.usage_log_trim_every:
             self._inserts_since_trim = 0
@@ -270,35 +205,32 @@ class SQLiteStore:
     def _aggregate_rows(
         self, customer: str | None, from_day: str, to_day: str, breakdown: Breakdown
     ) -> list[AggregateRow]:
-        table, keys = _DAILY[breakdown]
-        sql = f"SELECT {', '.join((*keys, *METRIC_FIELDS))} FROM {table} WHERE day BETWEEN ? AND ?"
-        params: tuple[str, ...] = (from_day, to_day)
-        if customer is not None:
-            sql += " AND customer = ?"
-            params += (customer,)
-        has_dim = len(keys) > len(_BASE_KEYS)
+        sql = select_daily_sql(breakdown, one_customer=customer is not None)
+        params = (from_day, to_day) if customer is None else (from_day, to_day, customer)
+        keys = DAILY[breakdown][1]
+        has_dim = len(keys) > len(BASE_KEYS)
         rows = []
         for values in self._connection().execute(sql, params):
             rows.append(
                 AggregateRow(
-                    *values[: len(_BASE_KEYS)],
+                    *values[: len(BASE_KEYS)],
                     totals=Totals(*values[len(keys) :]),
-                    dim=values[len(_BASE_KEYS)] if has_dim else None,
+                    dim=values[len(BASE_KEYS)] if has_dim else None,
                 )
             )
         rows.sort(key=row_sort_key)
         return rows
 
     def _get_usage(self, request_id: str) -> UsageRecord | None:
-        values = self._connection().execute(_SELECT_USAGE, (request_id,)).fetchone()
+        values = self._connection().execute(SELECT_USAGE, (request_id,)).fetchone()
         if values is None:
             return None
-        data = dict(zip(_RECORD_COLUMNS, values, strict=True))
+        data = dict(zip(RECORD_COLUMNS, values, strict=True))
         data["tags"] = tuple(orjson.loads(data["tags"]))
         return UsageRecord(**data)
 
     def _monthly_totals(self, customer: str, month: str) -> Totals:
-        values = self._connection().execute(_SELECT_MONTHLY, (customer, month)).fetchone()
+        values = self._connection().execute(SELECT_MONTHLY, (customer, month)).fetchone()
         return Totals(*values) if values is not None else Totals()
 
 

@@ -1,9 +1,12 @@
-"""Every store test runs once per store implementation, against a fresh, empty store."""
+"""Every store test runs once per store implementation, against a fresh, empty store.
+
+The session's `redis_server` fixture comes from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 import pytest
@@ -13,16 +16,6 @@ from tests.support.redis_server import RedisServer
 
 AnyStore = SQLiteStore | RedisStore
 StoreFactory = Callable[[], Awaitable[AnyStore]]
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -67,4 +68,30 @@ async def test_calls_before_open_fail_loudly(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="not open"):
         await store.monthly_totals("acme", "2026-11")
+    with pytest.raises(RuntimeError, match="not open"):
+        await store.record_usage(make_record())
     await store.close()  # closing a store never opened is harmless
+
+
+async def test_a_failing_record_rolls_back_alone(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "usage.db")
+    await store.open()
+    good = [make_record(cost_nusd=1), make_record(cost_nusd=2)]
+    # Fails after its usage row and base aggregate are written: at the tag aggregate.
+    bad = make_record(tags=(("not", "a", "string"),))  # type: ignore[arg-type]
+    try:
+        # Gathered, so all three are written by one group commit.
+        results = await asyncio.gather(
+            store.record_usage(good[0]),
+            store.record_usage(bad),
+            store.record_usage(good[1]),
+            return_exceptions=True,
+        )
+
+        assert results[0] is True and results[2] is True
+        assert isinstance(results[1], sqlite3.Error)
+        assert await store.get_usage(bad.request_id) is None
+        assert await store.monthly_totals("acme", "2026-11") == total_of(good)
+        assert await store.record_usage(make_record(tags=("ok=1",))) is True
+    finally:
+        await store.close()

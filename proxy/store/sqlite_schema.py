@@ -1,0 +1,109 @@
+"""The SQLite schema of `SQLiteStore` and the statements it runs (pure: builds strings only).
+
+Aggregate tables are generated from METRIC_FIELDS, so a new metric is one new column each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from proxy.records import METRIC_FIELDS, Breakdown, UsageRecord
+
+__all__ = [
+    "BASE_KEYS",
+    "DAILY",
+    "INSERT_USAGE",
+    "RECORD_COLUMNS",
+    "SCHEMA",
+    "SELECT_MONTHLY",
+    "SELECT_USAGE",
+    "TRIM_USAGE",
+    "UPSERT_DAILY",
+    "UPSERT_MONTHLY",
+    "select_daily_sql",
+]
+
+RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
+_METRICS_DDL = ",\n".join(f"    {m} INTEGER NOT NULL DEFAULT 0" for m in METRIC_FIELDS)
+BASE_KEYS = ("customer", "day", "route", "provider", "model")
+# Aggregate table and its key columns per breakdown; the dim column (if any) comes last.
+DAILY: dict[Breakdown, tuple[str, tuple[str, ...]]] = {
+    "base": ("daily_base", BASE_KEYS),
+    "tag": ("daily_tag", (*BASE_KEYS, "tag")),
+    "end_user": ("daily_end_user", (*BASE_KEYS, "end_user")),
+}
+_MONTHLY = ("monthly_totals", ("customer", "month"))
+
+
+def _aggregate_ddl(table: str, keys: tuple[str, ...]) -> str:
+    key_ddl = "".join(f"    {k} TEXT NOT NULL,\n" for k in keys)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} (\n{key_ddl}{_METRICS_DDL},\n"
+        f"    PRIMARY KEY ({', '.join(keys)})\n) WITHOUT ROWID;\n"
+    )
+
+
+def _upsert_sql(table: str, keys: tuple[str, ...]) -> str:
+    columns = (*keys, *METRIC_FIELDS)
+    additions = ", ".join(f"{m} = {m} + excluded.{m}" for m in METRIC_FIELDS)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {additions}"
+    )
+
+
+# The usage log keeps its implicit rowid: it grows with insertion order, so "oldest" is
+# "smallest rowid" and trimming needs no extra index.
+SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS usage_log (
+    request_id TEXT PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    route TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL,
+    cost_nusd INTEGER,
+    usage_source TEXT NOT NULL,
+    end_user TEXT,
+    tags TEXT NOT NULL,
+    key_id TEXT,
+    latency_ms REAL NOT NULL,
+    ttft_ms REAL,
+    attempts INTEGER NOT NULL
+);
+"""
+    + "".join(_aggregate_ddl(table, keys) for table, keys in DAILY.values())
+    + _aggregate_ddl(*_MONTHLY)
+)
+
+INSERT_USAGE = (
+    f"INSERT INTO usage_log ({', '.join(RECORD_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING"
+)
+SELECT_USAGE = f"SELECT {', '.join(RECORD_COLUMNS)} FROM usage_log WHERE request_id = ?"
+UPSERT_DAILY = {breakdown: _upsert_sql(*spec) for breakdown, spec in DAILY.items()}
+UPSERT_MONTHLY = _upsert_sql(*_MONTHLY)
+SELECT_MONTHLY = (
+    f"SELECT {', '.join(METRIC_FIELDS)} FROM {_MONTHLY[0]} WHERE customer = ? AND month = ?"
+)
+# Rowids stay contiguous (only the oldest rows are ever deleted), so max(rowid) - keep is the
+# cut. At most `cap` rows go per call: a lowered limit catches up over several trims instead
+# of stalling the writer thread (and every request waiting on it) in one go.
+TRIM_USAGE = (
+    "DELETE FROM usage_log WHERE rowid <= min("
+    "(SELECT max(rowid) FROM usage_log) - :keep, (SELECT min(rowid) FROM usage_log) + :cap)"
+)
+
+
+def select_daily_sql(breakdown: Breakdown, *, one_customer: bool) -> str:
+    """Rows of a breakdown in a day range (params: from_day, to_day[, customer])."""
+    table, keys = DAILY[breakdown]
+    sql = f"SELECT {', '.join((*keys, *METRIC_FIELDS))} FROM {table} WHERE day BETWEEN ? AND ?"
+    return sql + " AND customer = ?" if one_customer else sql
