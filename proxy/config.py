@@ -62,6 +62,8 @@ class StoreConfig(_Model):
     key_prefix: str = "costproxy:"
     usage_log_max: int = Field(1_000_000, gt=0)
     retention_days: int = Field(400, gt=0)
+    # How long `GET /admin/v1/usage/{id}` can find a request on Redis (~250 bytes each).
+    request_index_days: int = Field(35, gt=0)
 
 
 class AdminConfig(_Model):
@@ -149,12 +151,12 @@ class Config(_Model):
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Config:
         for route_name, route in self.models.items():
-            for target in route.targets:
+            for i, target in enumerate(route.targets):
                 if target.provider not in self.providers:
                     known = ", ".join(sorted(self.providers))
                     raise ValueError(
-                        f"models.{route_name}: target provider {target.provider!r} is not "
-                        f"defined under providers (known: {known})"
+                        f"models.{route_name}.targets.{i}.provider: target provider "
+                        f"{target.provider!r} is not defined under providers (known: {known})"
                     )
         for key in self.prices:
             if "/" not in key:
@@ -171,7 +173,8 @@ def interpolate_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
 
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
-            if name in env:
+            # As in a shell, `:-` also replaces a variable that is set but empty.
+            if env.get(name) or (name in env and default is None):
                 return env[name]
             if default is not None:
                 return default
