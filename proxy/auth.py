@@ -139,11 +139,10 @@ def attribute(principal: Principal, headers: Mapping[str, str], body_user: objec
             )
     else:
         customer = principal.customer or ""
-    end_user = headers.get("X-End-User-Id")
-    if end_user is None and body_user is not None:
-        if not isinstance(body_user, str):
-            raise BadRequestError("'user' must be a string.", code="invalid_type", param="user")
-        end_user = body_user or None
+    if body_user is not None and not isinstance(body_user, str):
+        raise BadRequestError("'user' must be a string.", code="invalid_type", param="user")
+    # The header wins over the body's `user`; an empty value means "no end user" in both.
+    end_user = headers.get("X-End-User-Id") or body_user or None
     if end_user is not None and not valid_label(end_user, 256):
         raise BadRequestError(
             "The end user id (X-End-User-Id or 'user') must be 1-256 printable characters.",

@@ -96,7 +96,12 @@ def parse_usd(text: str | int | Decimal) -> int:
     """Decimal USD (string, int or Decimal; never float) → integer nano-dollars, exactly."""
     if isinstance(text, float):
         raise TypeError("money is never a float: pass a decimal string")
-    value = Decimal(text) * NUSD_PER_USD
+    try:
+        value = Decimal(text) * NUSD_PER_USD
+    except ArithmeticError:
+        raise ValueError(f"{text!r} is not a decimal amount") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a finite amount")
     if value != value.to_integral_value():
         raise ValueError(f"{text} has more than 9 decimals")
     return int(value)

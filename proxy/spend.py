@@ -38,8 +38,11 @@ class SpendQuery:
     def parse(cls, params: Mapping[str, str], *, today: date | None = None) -> SpendQuery:
         """From query parameters `customer`, `from`, `to`, `group_by` (see the README)."""
         today = today or datetime.now(UTC).date()
-        from_day = _parse_day(params.get("from"), "from") or today.replace(day=1)
-        to_day = _parse_day(params.get("to"), "to") or _month_end(today)
+        # A missing bound completes the month of the other one (or of today).
+        from_day = _parse_day(params.get("from"), "from")
+        to_day = _parse_day(params.get("to"), "to")
+        from_day = from_day or (to_day or today).replace(day=1)
+        to_day = to_day or _month_end(from_day)
         if to_day < from_day:
             raise SpendQueryError(f"'to' ({to_day}) is before 'from' ({from_day})")
         if (to_day - from_day).days >= MAX_RANGE_DAYS:

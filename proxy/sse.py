@@ -47,7 +47,12 @@ class SSESplitter:
 
 def event_data(event: bytes) -> bytes:
     """The payload of an event: its `data:` lines joined by newlines (per the SSE spec)."""
-    if event.startswith(b"data: ") and event.count(b"\n", 0, len(event) - 2) == 0:
+    body_end = len(event) - 2  # a line ending before the terminating blank line: 2+ lines
+    if (
+        event.startswith(b"data: ")
+        and event.find(b"\n", 0, body_end) < 0
+        and event.find(b"\r", 0, body_end) < 0
+    ):
         return event[6:].rstrip(b"\r\n")  # one data line: the overwhelmingly common case
     lines = []
     for line in event.splitlines():

@@ -99,7 +99,9 @@ def _usage_slice(body: bytes) -> Any:
     if at <= 0 or body[at - 1] == 0x5C:
         return None
     colon = body.find(b":", at + len(_USAGE_KEY))
-    if colon < 0:
+    # Only whitespace may stand between "usage" and its colon, else "usage" is a string
+    # value (`"content": "usage"`) and the colon belongs to some later key.
+    if colon < 0 or body[at + len(_USAGE_KEY) : colon].strip():
         return None
     start = colon + 1
     while start < len(body) and body[start] in b" \t\r\n":

@@ -165,7 +165,7 @@ async def relay_stream(
             tail = splitter.remainder()
             # A tail after a clean end is a last event without its blank line: relay it.
             # After a broken one it is half an event: drop it so the client sees clean SSE.
-            if clean_end and tail:
+            if clean_end and tail and watcher.observe(tail):
                 client_gone = not await _write(response, tail)
             if not client_gone:
                 client_gone = not await _write_eof(response)
