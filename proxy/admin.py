@@ -34,7 +34,7 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 
 async def query_spend(state: ProxyState, query: SpendQuery) -> dict:
-    await state.recorder.drain()  # read this instance's own writes
+    await state.recorder.flush()  # read this instance's own writes
     base = await state.store.aggregate_rows(
         customer=query.customer, from_day=query.from_day, to_day=query.to_day, breakdown="base"
     )
@@ -61,7 +61,7 @@ async def get_spend(request: web.Request) -> web.Response:
 async def get_usage_record(request: web.Request) -> web.Response:
     state = _require_admin(request)
     request_id = request.match_info["request_id"]
-    await state.recorder.drain()
+    await state.recorder.flush()
     record = await state.store.get_usage(request_id)
     if record is None:
         raise NotFoundError(f"No usage record for request {request_id!r}.", code="usage_not_found")

@@ -14,9 +14,9 @@ log = logging.getLogger("costproxy.recorder")
 
 
 class UsageRecorder:
-    """`submit()` starts the store write and returns at once; `drain()` waits for every
-    write started so far (the spend API calls it, so one instance reads its own writes;
-    shutdown calls it, so nothing accepted is lost)."""
+    """`submit()` starts the store write and returns at once. The spend API calls
+    `flush()` first, so one instance reads its own writes; shutdown calls `drain()`, so
+    nothing accepted is lost."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -43,9 +43,16 @@ class UsageRecorder:
                 exc,
             )
 
-    async def drain(self) -> None:
-        while self._pending:
+    async def flush(self) -> None:
+        """Wait for the writes started before this call (not for later ones, which under
+        steady traffic would never end)."""
+        if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until no write is pending at all (at shutdown, once traffic has stopped)."""
+        while self._pending:
+            await self.flush()
 
     @property
     def pending(self) -> int:
