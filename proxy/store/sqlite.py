@@ -19,15 +19,21 @@ from typing import TypeVar
 
 import orjson
 
-from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, UsageRecord
-from proxy.store.buckets import end_user_dim, row_sort_key, tag_dims, utc_day, utc_month
+from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.store.buckets import (
+    end_user_dim,
+    row_sort_key,
+    tag_dims,
+    utc_day,
+    utc_month,
+    what_if_sort_key,
+)
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
 _RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
-_METRICS_DDL = ",\n".join(f"    {m} INTEGER NOT NULL DEFAULT 0" for m in METRIC_FIELDS)
 _BASE_KEYS = ("customer", "day", "route", "provider", "model")
 # Aggregate table and its key columns per breakdown; the dim column (if any) comes last.
 _DAILY: dict[Breakdown, tuple[str, tuple[str, ...]]] = {
@@ -36,19 +42,28 @@ _DAILY: dict[Breakdown, tuple[str, tuple[str, ...]]] = {
     "end_user": ("daily_end_user", (*_BASE_KEYS, "end_user")),
 }
 _MONTHLY = ("monthly_totals", ("customer", "month"))
+# Per alternative of the what_if rules: the actual metrics of the requests it covers, plus
+# what they would have cost there (an extra column, so the shared upsert builder fits).
+_WHAT_IF = ("daily_what_if", (*_BASE_KEYS, "alternative"))
+_WHAT_IF_METRICS = (*METRIC_FIELDS, "what_if_nusd")
+# Columns of the usage log stored as JSON text.
+_JSON_COLUMNS = frozenset({"tags", "what_if"})
 
 
-def _aggregate_ddl(table: str, keys: tuple[str, ...]) -> str:
+def _aggregate_ddl(
+    table: str, keys: tuple[str, ...], metrics: tuple[str, ...] = METRIC_FIELDS
+) -> str:
     key_ddl = "".join(f"    {k} TEXT NOT NULL,\n" for k in keys)
+    metrics_ddl = ",\n".join(f"    {m} INTEGER NOT NULL DEFAULT 0" for m in metrics)
     return (
-        f"CREATE TABLE IF NOT EXISTS {table} (\n{key_ddl}{_METRICS_DDL},\n"
+        f"CREATE TABLE IF NOT EXISTS {table} (\n{key_ddl}{metrics_ddl},\n"
         f"    PRIMARY KEY ({', '.join(keys)})\n) WITHOUT ROWID;\n"
     )
 
 
-def _upsert_sql(table: str, keys: tuple[str, ...]) -> str:
-    columns = (*keys, *METRIC_FIELDS)
-    additions = ", ".join(f"{m} = {m} + excluded.{m}" for m in METRIC_FIELDS)
+def _upsert_sql(table: str, keys: tuple[str, ...], metrics: tuple[str, ...] = METRIC_FIELDS) -> str:
+    columns = (*keys, *metrics)
+    additions = ", ".join(f"{m} = {m} + excluded.{m}" for m in metrics)
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {additions}"
@@ -79,12 +94,16 @@ CREATE TABLE IF NOT EXISTS usage_log (
     key_id TEXT,
     latency_ms REAL NOT NULL,
     ttft_ms REAL,
-    attempts INTEGER NOT NULL
+    attempts INTEGER NOT NULL,
+    what_if TEXT NOT NULL DEFAULT '{}'
 );
 """
     + "".join(_aggregate_ddl(table, keys) for table, keys in _DAILY.values())
     + _aggregate_ddl(*_MONTHLY)
+    + _aggregate_ddl(*_WHAT_IF, _WHAT_IF_METRICS)
 )
+# Columns added after the first release, for files created by an older version.
+_ADDED_COLUMNS = {"what_if": "ALTER TABLE usage_log ADD COLUMN what_if TEXT NOT NULL DEFAULT '{}'"}
 
 _INSERT_USAGE = (
     f"INSERT INTO usage_log ({', '.join(_RECORD_COLUMNS)})"
@@ -93,6 +112,7 @@ _INSERT_USAGE = (
 _SELECT_USAGE = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM usage_log WHERE request_id = ?"
 _UPSERT_DAILY = {breakdown: _upsert_sql(*spec) for breakdown, spec in _DAILY.items()}
 _UPSERT_MONTHLY = _upsert_sql(*_MONTHLY)
+_UPSERT_WHAT_IF = _upsert_sql(*_WHAT_IF, _WHAT_IF_METRICS)
 _SELECT_MONTHLY = (
     f"SELECT {', '.join(METRIC_FIELDS)} FROM {_MONTHLY[0]} WHERE customer = ? AND month = ?"
 )
@@ -173,6 +193,13 @@ class SQLiteStore:
     async def get_usage(self, request_id: str) -> UsageRecord | None:
         return await self._run(self._get_usage, request_id)
 
+    async def what_if_rows(
+        self, *, customer: str | None, from_day: date, to_day: date
+    ) -> list[WhatIfRow]:
+        return await self._run(
+            self._what_if_rows, customer, from_day.isoformat(), to_day.isoformat()
+        )
+
     async def monthly_totals(self, customer: str, month: str) -> Totals:
         """Totals of `customer` in the UTC month `month` ("YYYY-MM"); zeros when none."""
         return await self._run(self._monthly_totals, customer, month)
@@ -198,6 +225,10 @@ class SQLiteStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
+            present = {row[1] for row in conn.execute("PRAGMA table_info(usage_log)")}
+            for column, ddl in _ADDED_COLUMNS.items():
+                if column not in present:
+                    conn.execute(ddl)
             # A process that restarts before `usage_log_trim_every` inserts would never trim.
             self._trim(conn)
         except BaseException:
@@ -249,7 +280,9 @@ class SQLiteStore:
 
     def _apply(self, conn: sqlite3.Connection, record: UsageRecord) -> bool:
         row = tuple(
-            orjson.dumps(record.tags).decode() if name == "tags" else getattr(record, name)
+            orjson.dumps(getattr(record, name)).decode()
+            if name in _JSON_COLUMNS
+            else getattr(record, name)
             for name in _RECORD_COLUMNS
         )
         if conn.execute(_INSERT_USAGE, row).rowcount == 0:
@@ -261,6 +294,10 @@ class SQLiteStore:
         conn.executemany(_UPSERT_DAILY["tag"], [(*base, tag, *metrics) for tag in tag_dims(record)])
         conn.execute(_UPSERT_DAILY["end_user"], (*base, end_user_dim(record), *metrics))
         conn.execute(_UPSERT_MONTHLY, (record.customer, utc_month(record.ts_ms), *metrics))
+        conn.executemany(
+            _UPSERT_WHAT_IF,
+            [(*base, name, *metrics, nusd) for name, nusd in sorted(record.what_if.items())],
+        )
         self._inserts_since_trim += 1
         if self._inserts_since_trim >= self.usage_log_trim_every:
             self._inserts_since_trim = 0
@@ -295,7 +332,28 @@ class SQLiteStore:
             return None
         data = dict(zip(_RECORD_COLUMNS, values, strict=True))
         data["tags"] = tuple(orjson.loads(data["tags"]))
+        data["what_if"] = orjson.loads(data["what_if"])
         return UsageRecord(**data)
+
+    def _what_if_rows(self, customer: str | None, from_day: str, to_day: str) -> list[WhatIfRow]:
+        table, keys = _WHAT_IF
+        sql = (
+            f"SELECT {', '.join((*keys, *_WHAT_IF_METRICS))} FROM {table} WHERE day BETWEEN ? AND ?"
+        )
+        params: tuple[str, ...] = (from_day, to_day)
+        if customer is not None:
+            sql += " AND customer = ?"
+            params += (customer,)
+        rows = [
+            WhatIfRow(
+                *values[: len(keys)],
+                totals=Totals(*values[len(keys) : -1]),
+                what_if_nusd=values[-1],
+            )
+            for values in self._connection().execute(sql, params)
+        ]
+        rows.sort(key=what_if_sort_key)
+        return rows
 
     def _monthly_totals(self, customer: str, month: str) -> Totals:
         values = self._connection().execute(_SELECT_MONTHLY, (customer, month)).fetchone()
