@@ -25,9 +25,10 @@ from tests.support.fleet import (
     cost_nusd,
     dead_url,
     restart_upstream,
+    start_upstreams,
     usage_record,
 )
-from tests.support.procs import ServerProcess, start_proxy, start_upstream
+from tests.support.procs import ServerProcess, start_proxy
 from tests.support.stack import ACME_KEY, ENV, UPSTREAM_KEY
 
 PRICES = {  # USD per 1M tokens: input, cached input, output
@@ -127,10 +128,8 @@ def fleet(upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> 
     fleet = Fleet()
     try:
         fleet.upstreams["a"] = upstream  # the session's fake upstream; not stopped here
-        fleet.upstreams["b"] = start_upstream()
-        fleet.upstreams["c"] = start_upstream()
-        fleet.upstreams["l1"] = start_upstream("--latency-ms", "0")
-        fleet.upstreams["l2"] = start_upstream("--latency-ms", "60")
+        started = start_upstreams((), (), ("--latency-ms", "0"), ("--latency-ms", "60"))
+        fleet.upstreams.update(zip(("b", "c", "l1", "l2"), started, strict=True))
         urls = {name: server.url + "/v1" for name, server in fleet.upstreams.items()}
         directory = tmp_path_factory.mktemp("routing")
         fleet.proxy = start_proxy(routing_config(urls, directory), directory, ENV)

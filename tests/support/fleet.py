@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,8 +17,10 @@ __all__ = [
     "admin_get",
     "config_path",
     "cost_nusd",
+    "dead_url",
     "restart_upstream",
     "rewrite_config",
+    "start_upstreams",
     "usage_record",
 ]
 
@@ -73,5 +76,7 @@ async def usage_record(http: aiohttp.ClientSession, proxy: ServerProcess, reques
     return await admin_get(http, proxy, f"/admin/v1/usage/{request_id}")
 
 
-def start_upstreams(count: int, *extra_args: str) -> list[ServerProcess]:
-    return [start_upstream(*extra_args) for _ in range(count)]
+def start_upstreams(*options: tuple[str, ...]) -> list[ServerProcess]:
+    """One fake upstream per tuple of extra arguments, started side by side."""
+    with ThreadPoolExecutor(max_workers=len(options)) as pool:
+        return list(pool.map(lambda extra: start_upstream(*extra), options))
