@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["Breaker", "BreakerState"]
+__all__ = ["STATE_CODES", "Breaker", "BreakerState"]
 
 BreakerState = Literal["closed", "open", "half_open"]
+# For a gauge: 0 closed, 1 half-open, 2 open (higher is worse).
+STATE_CODES: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class Breaker:

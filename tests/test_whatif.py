@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
@@ -10,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.pricing import Price, PriceTable
-from proxy.records import Usage
+from proxy.records import Totals, Usage, WhatIfRow
+from proxy.spend import SpendQuery, SpendQueryError, summarize_what_if
 from proxy.whatif import alternatives_for, parse_rule, resolve_rules, what_if_costs
 
 LITERALS = {
@@ -86,3 +88,48 @@ def test_what_if_cost_is_token_counts_times_alternative_prices(
     usage = Usage(input_tokens, min(cached, input_tokens), output, min(reasoning, output))
     alternatives = [(key, TABLE.lookup(*key.split("/", 1))) for key in LITERALS]
     assert what_if_costs(usage, alternatives) == {key: expected(key, usage) for key in LITERALS}
+
+
+def row(alternative: str, model: str, cost: int | None, what_if: int) -> WhatIfRow:
+    totals = Totals(
+        cost_nusd=cost or 0, requests=1, unpriced_requests=int(cost is None), input_tokens=10
+    )
+    return WhatIfRow("acme", "2026-11-28", "r", "p", model, alternative, totals, what_if)
+
+
+def test_summary_per_alternative_and_model_with_savings() -> None:
+    query = SpendQuery.parse({"what_if": "1", "group_by": "model"}, today=date(2026, 11, 28))
+    rows = [
+        row("x/cheap", "m1", 1_000, 400),
+        row("x/cheap", "m1", 2_000, 500),
+        row("x/dear", "m1", 1_000, 3_000),
+        row("x/cheap", "unpriced", None, 7),
+    ]
+
+    answer = summarize_what_if(query, rows)
+
+    brief = [
+        (
+            g["alternative"],
+            g["model"],
+            g["actual_cost_usd"],
+            g["alternative_cost_usd"],
+            g["saving_usd"],
+        )
+        for g in answer["groups"]
+    ]
+    assert brief == [
+        ("x/cheap", "m1", "0.000003000", "0.000000900", "0.000002100"),
+        ("x/cheap", "unpriced", "0.000000000", "0.000000007", None),  # unknown actual cost
+        ("x/dear", "m1", "0.000001000", "0.000003000", "-0.000002000"),
+    ]
+    assert answer["group_by"] == ["alternative", "model"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"what_if": "yes"}, "1 or 0"), ({"what_if": "1", "group_by": "tag"}, "what_if figures")],
+)
+def test_what_if_query_errors(params: dict[str, str], message: str) -> None:
+    with pytest.raises(SpendQueryError, match=message):
+        SpendQuery.parse(params)
