@@ -64,10 +64,46 @@ def _deadline(at: float | None) -> AbstractAsyncContextManager[object]:
     return nullcontext() if at is None else asyncio.timeout_at(at)
 
 
+def _out_of_time(route: Route) -> UpstreamError:
+    return UpstreamError(
+        f"Route {route.name!r} found no answer within {route.timeout_s}s.",
+        status=504,
+        code="upstream_timeout",
+    )
+
+
 def _failed(health: TargetHealth, now: float, reason: str) -> None:
     health.failures += 1
     health.last_error = reason
     health.breaker.failure(now)
+
+
+async def _attempt(
+    request: web.Request, ex: Exchange, raw: bytes, deadline: float | None
+) -> tuple[Answer | UpstreamError, bool]:
+    """One attempt on `ex.target`: its answer or the error it failed with, and whether
+    the proxy asked for stream usage itself."""
+    target = ex.target
+    body, injected_usage = upstream_body(
+        raw, ex.payload, ex.endpoint, target.provider.wire_model(target.model)
+    )
+    headers = upstream_headers(request.headers, target.provider.headers())
+    try:
+        async with _deadline(deadline):
+            return await fetch(ex, body, headers, ex.payload.get("stream") is True), injected_usage
+    except TimeoutError:  # the route's time budget ran out during the attempt
+        return _out_of_time(ex.route), injected_usage
+    except UpstreamError as exc:
+        return exc, injected_usage
+
+
+def _failure_reason(outcome: Answer | UpstreamError) -> str | None:
+    """Why an attempt counts as failed (and may be retried), or None: relay it."""
+    if isinstance(outcome, UpstreamError):
+        return outcome.code
+    if outcome.data is not None and is_retryable_status(outcome.status):
+        return f"http {outcome.status}"
+    return None  # any other answer shows the target is up, a 4xx included
 
 
 async def forward(
@@ -81,7 +117,7 @@ async def forward(
     """Try `order` until an answer can be relayed; raises UpstreamError (502/504) when
     the last attempt failed without an HTTP answer."""
     loop = asyncio.get_running_loop()
-    route, stream = ex.route, ex.payload.get("stream") is True
+    route = ex.route
     policy = RetryPolicy(
         max_attempts=1 + route.retries,
         backoff_base_s=route.backoff_base_s,
@@ -97,13 +133,9 @@ async def forward(
     while True:
         now = loop.time()
         skip = frozenset(
-            ()
-            if panic
-            else (
-                i
-                for i, t in enumerate(order)
-                if i in refused or not health.of(t).breaker.allows(now)
-            )
+            i
+            for i, t in enumerate(order)
+            if not panic and (i in refused or not health.of(t).breaker.allows(now))
         )
         step = next_attempt(len(order), failures, policy, now, rng.random(), skip)
         if step is None:
@@ -113,58 +145,40 @@ async def forward(
             break
         if step.wait_s:
             await asyncio.sleep(step.wait_s)
-        target = order[step.index]
-        target_health = health.of(target)
-        acquired = not panic
-        if acquired and not target_health.breaker.acquire(loop.time()):
+        target_health = health.of(order[step.index])
+        if not panic and not target_health.breaker.acquire(loop.time()):
             refused.add(step.index)
             continue
-        ex.target = target
-        ex.attempts = len(failures) + 1
-        body, injected_usage = upstream_body(
-            raw, ex.payload, ex.endpoint, target.provider.wire_model(target.model)
-        )
-        headers = upstream_headers(request.headers, target.provider.headers())
+        ex.target, ex.attempts = order[step.index], len(failures) + 1
         target_health.requests += 1
         started = loop.time()
         try:
-            async with _deadline(policy.deadline):
-                answer = await fetch(ex, body, headers, stream)
-        except TimeoutError:  # the route's time budget ran out mid-attempt
-            last = UpstreamError(
-                f"Route {route.name!r} found no answer within {route.timeout_s}s.",
-                status=504,
-                code="upstream_timeout",
-            )
-            _failed(target_health, loop.time(), "timeout")
-            failures.append(Failure(step.index, loop.time()))
-            continue
-        except UpstreamError as exc:
-            last = exc
-            _failed(target_health, loop.time(), exc.code)
-            failures.append(Failure(step.index, loop.time()))
-            continue
-        except BaseException:
-            if acquired:
+            outcome, injected_usage = await _attempt(request, ex, raw, policy.deadline)
+        except BaseException:  # the client went away: the attempt has no outcome
+            if not panic:
                 target_health.breaker.release()
             raise
-        if answer.data is not None and is_retryable_status(answer.status):
-            last = answer
-            _failed(target_health, loop.time(), f"http {answer.status}")
-            wait = retry_after_s(answer.upstream.headers, datetime.now(UTC))
+        reason = _failure_reason(outcome)
+        if reason is not None:
+            last = outcome
+            _failed(target_health, loop.time(), reason)
+            wait = None
+            if isinstance(outcome, Answer):
+                wait = retry_after_s(outcome.upstream.headers, datetime.now(UTC))
             failures.append(Failure(step.index, loop.time(), wait))
             continue
-        # Any other answer shows the target is up, a 4xx included (the request's fault).
+        assert isinstance(outcome, Answer)
         target_health.breaker.success()
         target_health.observe_latency((loop.time() - started) * 1000)
-        if answer.first_chunk is None:
-            return whole_response(ex, answer)
-        response = await relay_stream(request, ex, answer, injected_usage)
+        if outcome.first_chunk is None:
+            return whole_response(ex, outcome)
+        response = await relay_stream(request, ex, outcome, injected_usage)
         if ex.status == 502:
             _failed(target_health, loop.time(), "stream broken")
         return response
     if isinstance(last, Answer):
         return whole_response(ex, last)  # the last upstream error, as the upstream sent it
-    assert last is not None  # the loop makes at least one attempt (panic mode)
+    if last is None:  # the time budget ran out before any attempt could start
+        last = _out_of_time(route)
     last.headers = {"x-request-id": ex.request_id, "x-costproxy-attempts": str(ex.attempts)}
     raise last

@@ -20,7 +20,6 @@ from openai import AsyncOpenAI
 
 from proxy import tokens
 from tests.support.fleet import (
-    ADMIN,
     admin_get,
     cost_nusd,
     dead_url,
@@ -68,6 +67,11 @@ def routing_config(urls: dict[str, str], directory: Path) -> dict:
                 "headers": {"x-mock-latency-ms": "5000"},
                 "read_timeout_s": 0.3,
             },
+            "sleepy": {  # answers after 5 s, within its own read timeout
+                "base_url": urls["a"],
+                "price_namespace": "a",
+                "headers": {"x-mock-latency-ms": "5000"},
+            },
             "fast1": {"base_url": urls["l1"]},
             "fast2": {"base_url": urls["l2"]},
             "azure": {
@@ -88,6 +92,7 @@ def routing_config(urls: dict[str, str], directory: Path) -> dict:
             "all-http": two(at("a", "x-error503"), at("b", "y-error500")),
             "all-refused": {"targets": [at("dead", "big")], "retries": 1, **FAST},
             "all-timeout": {"targets": [at("slow", "big")], "retries": 0},
+            "deadline": two(at("sleepy", "big"), timeout_s=0.3),  # the route's budget: 0.3 s
             "canary": {
                 "strategy": "weighted",
                 "targets": [at("a", "big", weight=90), at("b", "small", weight=10)],
@@ -253,7 +258,12 @@ async def test_when_every_target_fails_the_last_upstream_error_goes_back_as_sent
 
 @pytest.mark.parametrize(
     ("route", "status", "code", "attempts"),
-    [("all-refused", 502, "upstream_unreachable", 2), ("all-timeout", 504, "upstream_timeout", 1)],
+    [
+        ("all-refused", 502, "upstream_unreachable", 2),
+        ("all-timeout", 504, "upstream_timeout", 1),
+        # The route's time budget covers all attempts: spent on the first, none follows.
+        ("deadline", 504, "upstream_timeout", 1),
+    ],
 )
 async def test_when_every_target_fails_without_an_answer_the_client_gets_an_upstream_error(
     fleet: Fleet, http: aiohttp.ClientSession, route: str, status: int, code: str, attempts: int
@@ -421,4 +431,3 @@ async def test_providers_lists_providers_targets_and_routes(
         "retries": 2,
         "timeout_s": None,
     }
-    assert ADMIN  # the admin token was needed above
