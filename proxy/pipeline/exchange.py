@@ -10,6 +10,7 @@ from proxy.auth import Attribution, Principal
 from proxy.pricing import cost_nusd
 from proxy.records import Usage, UsageRecord
 from proxy.routing import Route, Target
+from proxy.whatif import what_if_costs
 
 __all__ = ["Exchange", "settle"]
 
@@ -24,7 +25,7 @@ class Exchange:
     principal: Principal
     attribution: Attribution
     route: Route
-    target: Target
+    target: Target  # the target of the latest attempt: the one that answered, in the end
     status: int = 0  # what the client got (499: it went away mid-stream)
     upstream_status: int = 0  # what the upstream answered; 0: no answer
     usage: Usage | None = None  # as reported by the upstream
@@ -92,5 +93,6 @@ def settle(ex: Exchange) -> UsageRecord:
         if ex.first_byte_at is None
         else round((ex.first_byte_at - ex.started) * 1000, 3),
         attempts=ex.attempts,
+        what_if=what_if_costs(usage, ex.target.what_if),
     )
     return ex.record
