@@ -7,6 +7,7 @@ import hmac
 import orjson
 from aiohttp import web
 
+from proxy.admin_budgets import add_budget_routes
 from proxy.errors import AuthenticationError, BadRequestError, NotFoundError
 from proxy.spend import SpendQuery, SpendQueryError, summarize
 from proxy.state import STATE, ProxyState
@@ -71,3 +72,4 @@ async def get_usage_record(request: web.Request) -> web.Response:
 def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/admin/v1/spend", get_spend)
     app.router.add_get("/admin/v1/usage/{request_id}", get_usage_record)
+    add_budget_routes(app, _require_admin)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from proxy.budgets import BudgetRule
+from proxy.budgets import BudgetRule, Period
 from proxy.config import BudgetConfig, Config
 
 __all__ = [
@@ -113,6 +113,12 @@ class Applicable:
 
     def __bool__(self) -> bool:
         return bool(self.rules)
+
+    def counters(self) -> list[tuple[str, BudgetRule]]:
+        return list(zip(self.scopes, self.rules, strict=True))
+
+    def periods(self) -> list[tuple[str, Period]]:
+        return [(s, r.period) for s, r in zip(self.scopes, self.rules, strict=True)]
 
 
 _NONE = Applicable((), ())

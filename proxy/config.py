@@ -32,6 +32,7 @@ __all__ = [
     "AlertsConfig",
     "BudgetConfig",
     "BudgetingConfig",
+    "Budgets",
     "Config",
     "CustomerConfig",
     "KeyConfig",

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from proxy.auth import attribute
 from proxy.errors import NotFoundError, ProxyError
+from proxy.pipeline.budget import BUDGETS
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.pipeline.relay import relay_json, relay_stream
 from proxy.pipeline.request import read_payload, upstream_body, upstream_headers
@@ -49,6 +50,8 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
     )
     body, injected_usage = upstream_body(raw, payload, endpoint, target.model)
     headers = upstream_headers(request.headers, target.provider.headers())
+    budgets = request.app[BUDGETS]
+    hold = await budgets.reserve(request, ex, len(raw))  # 429 here: nothing goes upstream
     try:
         if payload.get("stream") is True:
             return await relay_stream(request, ex, body, headers, injected_usage)
@@ -58,7 +61,9 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
         raise
     finally:
         # 3. Settle: every routed request is recorded exactly once, however it ended.
-        state.recorder.submit(settle(ex))
+        record = settle(ex)
+        state.recorder.submit(record)
+        budgets.settle(hold, record.cost_nusd)
 
 
 def endpoint_handler(endpoint: str):
