@@ -131,11 +131,15 @@ def output_tokens_bound(
     configured default. Times `n` choices. Embeddings produce no output tokens."""
     if endpoint == "embeddings":
         return 0
-    stated = [v for f in _MAX_OUTPUT_FIELDS if isinstance(v := payload.get(f), int) and v >= 0]
+    stated = [v for f in _MAX_OUTPUT_FIELDS if _count(v := payload.get(f))]
     per_choice = max(stated) if stated else (route_max or default_max)
     n = payload.get("n")
-    choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+    choices = n if _count(n) and n > 1 else 1
     return per_choice * choices
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def reservation_nusd(prompt_tokens: int, output_tokens: int, prices: Iterable[Price | None]) -> int:
