@@ -9,6 +9,7 @@ from aiohttp import web
 
 from proxy.auth import attribute
 from proxy.errors import NotFoundError, ProxyError
+from proxy.pipeline.budget import BUDGETS
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.pipeline.forward import forward, order_for_request
 from proxy.pipeline.request import read_payload
@@ -49,6 +50,8 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             route=route,
             target=order[0],
         )
+        budgets = request.app[BUDGETS]
+        hold = await budgets.reserve(request, ex, len(raw))  # 429 here: nothing goes upstream
         try:
             return await forward(request, ex, order, raw, state.health, state.rng)
         except ProxyError as exc:
@@ -56,7 +59,9 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             raise
         finally:
             # 3. Settle: every routed request is recorded exactly once, however it ended.
-            state.recorder.submit(settle(ex))
+            record = settle(ex)
+            state.recorder.submit(record)
+            budgets.settle(hold, record.cost_nusd)
 
 
 def endpoint_handler(endpoint: str):

@@ -28,6 +28,7 @@ from proxy.store.buckets import (
     utc_month,
     what_if_sort_key,
 )
+from proxy.store.budgets_redis import RedisBudgets
 from proxy.store.redis_layout import (
     KeyLayout,
     base_field,
@@ -46,7 +47,7 @@ _READ_BATCH = 512
 _SECONDS_PER_DAY = 86_400
 
 
-class RedisStore:
+class RedisStore(RedisBudgets):
     """A `Store` on Redis. All numbers are integer HINCRBYs; nothing is ever a float.
 
     Day, month and log keys expire `retention_days` after their last write; the per-customer
@@ -101,6 +102,7 @@ class RedisStore:
             # Loading now fails fast when Redis is unreachable, and spares the first
             # request a NOSCRIPT round trip.
             await self._client.script_load(lua)
+            await self._open_budgets(self._client)
         except BaseException:
             await self.close()
             raise
