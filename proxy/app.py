@@ -50,8 +50,12 @@ def make_store(config: StoreConfig) -> Store:
     return SQLiteStore(config.sqlite_path, usage_log_max_rows=config.usage_log_max)
 
 
-def build_budget_guard(config: Config, store: Store) -> BudgetGuard:
+def configured_budgets(config: Config) -> dict:
     key_ids = {i: key_id(key) for i, key in enumerate(config.keys)}
+    return config_rules(config, key_ids)
+
+
+def build_budget_guard(config: Config, store: Store) -> BudgetGuard:
     alerts = config.alerts
     webhooks = WebhookSender(
         alerts.webhooks,
@@ -61,7 +65,7 @@ def build_budget_guard(config: Config, store: Store) -> BudgetGuard:
     )
     return BudgetGuard(
         store,
-        BudgetBook(config_rules(config, key_ids), {}),
+        BudgetBook(configured_budgets(config), {}),
         config.budgeting,
         AlertDispatcher(store, webhooks, forecast=alerts.forecast),
     )
@@ -85,7 +89,9 @@ def create_app(
     app[STATE] = state
     if config_path is not None:
         app[RELOADER] = Reloader(state, config_path, env)
-    app[BUDGETS] = build_budget_guard(config, state.store)
+    app[BUDGETS] = guard = build_budget_guard(config, state.store)
+    if config_path is not None:
+        app[RELOADER].on_reload.append(lambda new: guard.use_configured(configured_budgets(new)))
     app.on_response_prepare.append(add_remaining_header)
 
     async def list_models(request: web.Request) -> web.Response:

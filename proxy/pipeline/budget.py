@@ -12,13 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from proxy import tokens
 from proxy.alerting import AlertDispatcher
-from proxy.budget_book import Applicable, BudgetBook, parse_scope, rules_from_json, scope_label
+from proxy.budget_book import (
+    Applicable,
+    BudgetBook,
+    Rules,
+    parse_scope,
+    rules_from_json,
+    scope_label,
+)
 from proxy.budgets import (
     output_tokens_bound,
     rejection,
@@ -213,6 +221,10 @@ class BudgetGuard:
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def use_configured(self, configured: Mapping[str, Rules]) -> None:
+        """The config's budgets after a reload; run-time ones still win over them."""
+        self.book = BudgetBook(configured, self.book.runtime)
 
     # Run-time budgets ---------------------------------------------------------------------
 
