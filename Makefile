@@ -1,0 +1,13 @@
+PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+BENCH_ARGS ?=
+
+.PHONY: bench bench-quick
+
+# Direct vs through the proxy (SQLite and Redis stores), medians of 5 repeats: ~10 minutes.
+# Same as: python -m bench [--repeats N] [--duration S] [--compare-url URL]
+bench:
+	$(PYTHON) -m bench $(BENCH_ARGS)
+
+# A few hundred requests per scenario, one repeat: checks the harness, not the proxy.
+bench-quick:
+	$(PYTHON) -m bench --quick $(BENCH_ARGS)
