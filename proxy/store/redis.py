@@ -1,12 +1,14 @@
 """The shared production store: many proxy instances write one Redis (Cluster-ready layout).
 
-One usage record is one round trip: a non-transactional pipeline of the record_usage Lua
-script (everything in the customer's slot, atomically) plus two idempotent cross-slot
-writes (the customer set and the request-id lookup key). See `redis_layout` for the keys.
+One usage record is one record_usage Lua script call (everything in the customer's slot,
+atomically) plus two idempotent cross-slot writes (the customer set and the request-id
+lookup key). Records written concurrently share one non-transactional pipeline: one round
+trip per batch (group commit). See `redis_layout` for the keys.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from importlib.resources import files
 
@@ -73,6 +75,8 @@ class RedisStore:
         self._given_client = client
         self._client: aioredis.Redis | None = None
         self._script: AsyncScript | None = None
+        self._queue: list[tuple[UsageRecord, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         if self._client is not None:
@@ -98,13 +102,49 @@ class RedisStore:
         await self._client.script_load(lua)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.shield(self._writer)  # records already accepted are written first
         client, self._client = self._client, None
         self._script = None
         if client is not None and client is not self._given_client:
             await client.aclose()
 
     async def record_usage(self, record: UsageRecord) -> bool:
-        client, script = self._opened()
+        self._opened()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queue.append((record, future))
+        # Group commit: one writer sends every record queued by then in one pipeline, so
+        # concurrent requests share the round trip and redis-py's per-pipeline cost. While
+        # it waits on Redis, the next batch gathers: no timer, no added delay when idle.
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_queued())
+        return await future
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    results = await self._write_batch([record for record, _ in batch])
+                except Exception as exc:  # the whole round trip failed: every record did
+                    results = [exc] * len(batch)
+                except BaseException:
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():  # its caller was cancelled; the write happened anyway
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._writer = None
+
+    def _script_call(self, record: UsageRecord) -> tuple[tuple[str, ...], tuple]:
+        """KEYS and ARGV of the record_usage script for one record."""
         layout, customer = self.layout, record.customer
         day = utc_day(record.ts_ms)
         keys = (
@@ -135,24 +175,43 @@ class RedisStore:
             *tags,
             *metrics,
         )
+        return keys, args
+
+    async def _write_batch(self, records: list[UsageRecord]) -> list[bool | Exception]:
+        """Apply records in one round trip; per record, True/False or the error it met."""
+        client, script = self._opened()
+        layout = self.layout
+        calls = [self._script_call(record) for record in records]
         # Not script(client=pipe): redis-py then sends SCRIPT EXISTS before every pipeline,
         # a second round trip. EVALSHA directly and reload only on NOSCRIPT instead.
         async with client.pipeline(transaction=False) as pipe:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-            # Outside the customer's slot; both are idempotent, so a replay may repeat them.
-            pipe.sadd(layout.customers, customer)
-            pipe.set(layout.request(record.request_id), f"{customer}\n{day}", ex=self._request_ttl)
-            applied, *others = await pipe.execute(raise_on_error=False)
-        for result in others:
-            if isinstance(result, Exception):
-                raise result
-        if isinstance(applied, NoScriptError):
-            # Redis restarted or flushed its script cache; the script did not run.
-            await client.script_load(script.script)
-            applied = await client.evalsha(script.sha, len(keys), *keys, *args)
-        elif isinstance(applied, Exception):
-            raise applied
-        return applied == 1
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            # Outside the customers' slots; idempotent, so a replay may repeat them.
+            pipe.sadd(layout.customers, *dict.fromkeys(r.customer for r in records))
+            for record, (keys, _) in zip(records, calls, strict=True):
+                # keys[0] ends in the day: the request-id hash of that day.
+                day = keys[0].rsplit(":", 1)[1]
+                pointer = f"{record.customer}\n{day}"
+                pipe.set(layout.request(record.request_id), pointer, ex=self._request_ttl)
+            replies = await pipe.execute(raise_on_error=False)
+        n = len(records)
+        applied, added, pointers = replies[:n], replies[n], replies[n + 1 :]
+        if isinstance(added, Exception):
+            raise added
+        results: list[bool | Exception] = []
+        for (keys, args), result, pointer in zip(calls, applied, pointers, strict=True):
+            if isinstance(result, NoScriptError):
+                # Redis restarted or flushed its script cache; the script did not run.
+                await client.script_load(script.script)
+                try:
+                    result = await client.evalsha(script.sha, len(keys), *keys, *args)
+                except Exception as exc:
+                    result = exc
+            if isinstance(pointer, Exception):
+                result = pointer
+            results.append(result if isinstance(result, Exception) else result == 1)
+        return results
 
     async def aggregate_rows(
         self, *, customer: str | None, from_day: date, to_day: date, breakdown: Breakdown
