@@ -39,6 +39,7 @@ _PROMPT = (
     )
 )
 _CUSTOMERS = 10_000
+SCENARIOS = ("saturation", "customers", "open", "stream", "open_streams")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +52,26 @@ class Plan:
     stream_count: int
     open_stream_count: int
     open_stream_chunk_delay_ms: int
+    scenarios: tuple[str, ...] = SCENARIOS
 
     @classmethod
     def build(cls, args: argparse.Namespace) -> Plan:
+        scenarios = tuple(s for s in args.scenarios.split(",") if s)
+        unknown = set(scenarios) - set(SCENARIOS)
+        if unknown:
+            raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
         if args.quick:
-            return cls(1, 2.0, 200, 0.3, (100, 300, 500), 20, 50, 5)
+            return cls(1, 2.0, 200, 0.3, (100, 300, 500), 20, 50, 5, scenarios)
         return cls(
-            args.repeats, args.duration, 10**7, args.duration, (100, 300, 500), 300, 1000, 50
+            args.repeats,
+            args.duration,
+            10**7,
+            args.duration,
+            (100, 300, 500),
+            300,
+            1000,
+            50,
+            scenarios,
         )
 
 
@@ -138,10 +152,12 @@ async def _measure(target: Target, plan: Plan) -> dict[str, float | None]:
         out[f"{prefix}.errors"] = result.errors
         _note_error(target, prefix, result)
 
-    await closed("saturation", target.factory())
-    await closed("customers", target.factory(customers=_CUSTOMERS))
+    if "saturation" in plan.scenarios:
+        await closed("saturation", target.factory())
+    if "customers" in plan.scenarios:
+        await closed("customers", target.factory(customers=_CUSTOMERS))
 
-    for rate in plan.rates:
+    for rate in plan.rates if "open" in plan.scenarios else ():
         pool = loadgen.Pool(host, port)
         try:
             before = _cpu(target)
@@ -160,7 +176,17 @@ async def _measure(target: Target, plan: Plan) -> dict[str, float | None]:
         out[f"open{rate}.errors"] = result.errors
         _note_error(target, f"open{rate}", result)
 
-    pool = loadgen.Pool(host, port)
+    if "stream" in plan.scenarios:
+        await _stream(target, plan, out)
+    if "open_streams" in plan.scenarios:
+        await _open_streams(target, plan, out)
+    if target.process is not None:
+        out["rss_after_mb"] = target.process.memory_kb()["VmRSS"] / 1024
+    return out
+
+
+async def _stream(target: Target, plan: Plan, out: dict[str, float | None]) -> None:
+    pool = loadgen.Pool(*target.host_port)
     try:
         before = _cpu(target)
         make = target.factory(stream=True, extra={"x-mock-chunks": "50"})
@@ -176,6 +202,8 @@ async def _measure(target: Target, plan: Plan) -> dict[str, float | None]:
     out["stream.errors"] = result.errors
     _note_error(target, "stream", result)
 
+
+async def _open_streams(target: Target, plan: Plan, out: dict[str, float | None]) -> None:
     peak_kb = 0
 
     def sample() -> None:
@@ -185,7 +213,7 @@ async def _measure(target: Target, plan: Plan) -> dict[str, float | None]:
 
     extra = {"x-mock-chunks": "50", "x-mock-chunk-delay-ms": str(plan.open_stream_chunk_delay_ms)}
     result, most_open = await loadgen.open_streams(
-        loadgen.Pool(host, port),
+        loadgen.Pool(*target.host_port),
         target.factory(stream=True, extra=extra),
         count=plan.open_stream_count,
         sample=sample,
@@ -194,9 +222,6 @@ async def _measure(target: Target, plan: Plan) -> dict[str, float | None]:
     out["open_streams.most_open"] = most_open
     out["open_streams.errors"] = result.errors
     _note_error(target, "open_streams", result)
-    if target.process is not None:
-        out["rss_after_mb"] = target.process.memory_kb()["VmRSS"] / 1024
-    return out
 
 
 def _note_error(target: Target, scenario: str, result: loadgen.LoadResult) -> None:
@@ -274,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=5, help="repeats (default 5)")
     parser.add_argument(
         "--duration", type=float, default=5.0, help="seconds per closed or open-loop run"
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma list of {', '.join(SCENARIOS)} (default: all)",
     )
     parser.add_argument(
         "--stores", default="sqlite,redis", help="proxies to measure: sqlite,redis (or none)"
