@@ -26,7 +26,6 @@ from proxy.store.buckets import (
     row_sort_key,
     tag_dims,
     utc_day,
-    utc_month,
 )
 from proxy.store.redis_layout import (
     KeyLayout,
@@ -145,17 +144,8 @@ class RedisStore:
 
     def _script_call(self, record: UsageRecord) -> tuple[tuple[str, ...], tuple]:
         """KEYS and ARGV of the record_usage script for one record."""
-        layout, customer = self.layout, record.customer
-        day = utc_day(record.ts_ms)
-        keys = (
-            layout.request_ids(customer, day),
-            layout.log(customer),
-            layout.day(customer, "base", day),
-            layout.day(customer, "tag", day),
-            layout.day(customer, "end_user", day),
-            layout.month(customer, utc_month(record.ts_ms)),
-        )
-        tags = [escape(tag) for tag in tag_dims(record)]
+        keys = self.layout.record_keys(record.customer, utc_day(record.ts_ms))
+        tags = [escape(tag) for tag in tag_dims(record)] if record.tags else [""]
         # Zero increments are left out: a missing field reads as 0 and costs no memory.
         metrics = [
             item
@@ -165,7 +155,9 @@ class RedisStore:
         ]
         args = (
             record.request_id,
-            orjson.dumps(record.to_dict()),
+            # orjson serialises the dataclass itself: the same JSON as to_dict(), without
+            # building the dict.
+            orjson.dumps(record),
             self.usage_log_maxlen,
             self._data_ttl,
             self._request_ttl,
