@@ -14,6 +14,7 @@ from importlib.resources import files
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import AsyncScript
@@ -37,11 +38,27 @@ from proxy.store.redis_layout import (
 
 __all__ = ["RedisStore"]
 
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # optional: redis-py's own (pure-Python) packer is used instead
+    _hiredis_pack = None
+
 _RECORD_SCRIPT = "record_usage_v1.lua"
 # HGETALLs per pipeline in aggregate_rows: big enough for a year of one customer in one
 # round trip, small enough not to stall Redis on one huge reply.
 _READ_BATCH = 512
 _SECONDS_PER_DAY = 86_400
+
+
+class _HiredisPackingConnection(Connection):
+    """Packs commands with hiredis (C), as redis-py's sync client does when hiredis is
+    installed; its asyncio client always packs in Python, ~0.5 µs per argument, which
+    was a third of the store's cost per record."""
+
+    def pack_command(self, *args):  # type: ignore[override]
+        if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD": two words
+            args = (*args[0].split(), *args[1:])
+        return [_hiredis_pack(args)]
 
 
 class RedisStore:
@@ -85,9 +102,13 @@ class RedisStore:
         else:
             # Blocking: a burst of requests beyond the pool waits for a connection, where
             # the default pool would fail them with "Too many connections".
+            # Plain TCP only: rediss:// and unix:// need their own connection classes.
+            plain = self.url.startswith("redis://") and _hiredis_pack is not None
+            extra = {"connection_class": _HiredisPackingConnection} if plain else {}
             pool = aioredis.BlockingConnectionPool.from_url(
                 self.url,
                 decode_responses=True,
+                **extra,
                 max_connections=self.max_connections,
                 # A pool built by hand gets no retries by default. Retrying is safe: every
                 # write here is idempotent (the script by request_id).
