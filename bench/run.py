@@ -190,7 +190,7 @@ async def _stream(target: Target, plan: Plan, out: dict[str, float | None]) -> N
     try:
         before = _cpu(target)
         make = target.factory(stream=True, extra={"x-mock-chunks": "50"})
-        result = await loadgen.streams(pool, make, count=plan.stream_count, concurrency=4)
+        result = await loadgen.streams(pool, make, count=plan.stream_count, concurrency=1)
         after = _cpu(target)
     finally:
         pool.close()
