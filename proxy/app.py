@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from proxy import tokens
+from proxy.access import AUTH, add_access
 from proxy.admin import add_admin_routes
 from proxy.config import Config, StoreConfig
 from proxy.middleware import error_middleware
@@ -67,7 +68,7 @@ def create_app(config: Config, *, store: Store | None = None) -> web.Application
     models_body = _models_body(config)
 
     async def list_models(request: web.Request) -> web.Response:
-        state.keys.authenticate(request.headers)
+        await request.app[AUTH].authenticate(request.headers)
         return web.Response(body=models_body, content_type="application/json")
 
     async def health(request: web.Request) -> web.Response:
@@ -79,6 +80,7 @@ def create_app(config: Config, *, store: Store | None = None) -> web.Application
     app.router.add_get("/healthz", health)
     add_admin_routes(app)
     app.cleanup_ctx.append(_lifecycle)
+    add_access(app)  # after _lifecycle: it needs the store open
     return app
 
 

@@ -29,6 +29,7 @@ from proxy.errors import ConfigError
 __all__ = [
     "AdminConfig",
     "Config",
+    "CustomerConfig",
     "KeyConfig",
     "PriceConfig",
     "ProviderConfig",
@@ -66,8 +67,14 @@ class StoreConfig(_Model):
     request_index_days: int = Field(35, gt=0)
 
 
+PerMinute = Annotated[int, Field(gt=0, le=10**9)]
+
+
 class AdminConfig(_Model):
     token: SecretStr | None = None
+    # Serve the admin API on its own listener (and only there) when `port` is set.
+    host: str | None = None
+    port: int | None = Field(None, gt=0, le=65535)
 
     @field_validator("token")
     @classmethod
@@ -127,6 +134,8 @@ class KeyConfig(_Model):
     customer: str | None = Field(None, min_length=1, max_length=128)
     trusted: bool = False
     name: str | None = None
+    rpm: PerMinute | None = None
+    tpm: PerMinute | None = None
 
     @model_validator(mode="after")
     def _one_secret_and_a_customer(self) -> KeyConfig:
@@ -139,6 +148,13 @@ class KeyConfig(_Model):
         return self
 
 
+class CustomerConfig(_Model):
+    """Limits of a customer known from the config (the admin API may override them)."""
+
+    rpm: PerMinute | None = None
+    tpm: PerMinute | None = None
+
+
 class Config(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -147,6 +163,7 @@ class Config(_Model):
     models: dict[str, RouteConfig] = Field(min_length=1)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     keys: list[KeyConfig] = Field(default_factory=list)
+    customers: dict[str, CustomerConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Config:

@@ -7,6 +7,7 @@ import time
 
 from aiohttp import web
 
+from proxy.access import AUTH, LIMITS, admit
 from proxy.auth import attribute
 from proxy.errors import NotFoundError, ProxyError
 from proxy.pipeline.exchange import Exchange, settle
@@ -23,7 +24,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
     ts_ms = time.time_ns() // 1_000_000
 
     # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom.
-    principal = state.keys.authenticate(request.headers)
+    principal = await request.app[AUTH].authenticate(request.headers)
     raw, payload = await read_payload(request, endpoint, state.config.server.max_body_bytes)
     route = state.routes.get(payload["model"])
     if route is None:
@@ -33,6 +34,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             param="model",
         )
     attribution = attribute(principal, request.headers, payload.get("user"))
+    reservation = await admit(request, principal, attribution, len(raw), payload, route)  # 404/429
 
     # 2. Forward to the chosen target, relaying its answer as it comes.
     target = route.choose()
@@ -58,7 +60,10 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
         raise
     finally:
         # 3. Settle: every routed request is recorded exactly once, however it ended.
-        state.recorder.submit(settle(ex))
+        record = settle(ex)
+        state.recorder.submit(record)
+        if reservation is not None:
+            request.app[LIMITS].settle(reservation, record)
 
 
 def endpoint_handler(endpoint: str):

@@ -26,6 +26,7 @@ from proxy.store.buckets import (
     utc_day,
     utc_month,
 )
+from proxy.store.keys_redis import RedisKeysMixin
 from proxy.store.redis_layout import (
     KeyLayout,
     base_field,
@@ -43,7 +44,7 @@ _READ_BATCH = 512
 _SECONDS_PER_DAY = 86_400
 
 
-class RedisStore:
+class RedisStore(RedisKeysMixin):
     """A `Store` on Redis. All numbers are integer HINCRBYs; nothing is ever a float.
 
     Day, month and log keys expire `retention_days` after their last write; the per-customer

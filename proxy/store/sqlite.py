@@ -20,6 +20,7 @@ import orjson
 
 from proxy.records import AggregateRow, Breakdown, Totals, UsageRecord
 from proxy.store.buckets import end_user_dim, row_sort_key, tag_dims, utc_day, utc_month
+from proxy.store.keys_sqlite import KEYS_SCHEMA, SQLiteKeysMixin
 from proxy.store.sqlite_schema import (
     BASE_KEYS,
     DAILY,
@@ -39,7 +40,7 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteKeysMixin):
     """A `Store` in one SQLite file (WAL mode); parent directories are created on open.
 
     The usage log keeps at most about `usage_log_max_rows` rows: the oldest are deleted every
@@ -132,7 +133,7 @@ class SQLiteStore:
             # loss can lose the last transactions, and never corrupts the file.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + KEYS_SCHEMA)
             # A process that restarts before `usage_log_trim_every` inserts would never trim.
             self._trim(conn)
         except BaseException:
