@@ -7,14 +7,16 @@ import hmac
 import orjson
 from aiohttp import web
 
+from proxy.admin_errors import error_docs
+from proxy.admin_routes import AdminRoute, Doc, Param, add_admin_route_table
 from proxy.errors import AuthenticationError, BadRequestError, NotFoundError
 from proxy.spend import SpendQuery, SpendQueryError, summarize
 from proxy.state import STATE, ProxyState
 
-__all__ = ["add_admin_routes", "query_spend"]
+__all__ = ["add_admin_routes", "json_response", "query_spend", "require_admin"]
 
 
-def _require_admin(request: web.Request) -> ProxyState:
+def require_admin(request: web.Request) -> ProxyState:
     state = request.app[STATE]
     token = state.config.admin.token
     if token is None:
@@ -29,7 +31,7 @@ def _require_admin(request: web.Request) -> ProxyState:
     return state
 
 
-def _json(data: object, status: int = 200) -> web.Response:
+def json_response(data: object, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
@@ -50,24 +52,50 @@ async def query_spend(state: ProxyState, query: SpendQuery) -> dict:
 
 
 async def get_spend(request: web.Request) -> web.Response:
-    state = _require_admin(request)
+    state = require_admin(request)
     try:
         query = SpendQuery.parse(request.query)
     except SpendQueryError as exc:
         raise BadRequestError(str(exc), code="invalid_query") from None
-    return _json(await query_spend(state, query))
+    return json_response(await query_spend(state, query))
 
 
 async def get_usage_record(request: web.Request) -> web.Response:
-    state = _require_admin(request)
+    state = require_admin(request)
     request_id = request.match_info["request_id"]
     await state.recorder.drain()
     record = await state.store.get_usage(request_id)
     if record is None:
         raise NotFoundError(f"No usage record for request {request_id!r}.", code="usage_not_found")
-    return _json(record.to_dict())
+    return json_response(record.to_dict())
 
 
 def add_admin_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/v1/spend", get_spend)
-    app.router.add_get("/admin/v1/usage/{request_id}", get_usage_record)
+    add_admin_route_table(
+        app,
+        [
+            AdminRoute(
+                "GET",
+                "/admin/v1/spend",
+                get_spend,
+                "Spend and token totals, optionally grouped",
+                {200: Doc("The spend answer"), **error_docs(400)},
+                params=(
+                    Param("customer", "query", "Only this customer."),
+                    Param("from", "query", "First UTC day.", {"type": "string", "format": "date"}),
+                    Param("to", "query", "Last UTC day.", {"type": "string", "format": "date"}),
+                    Param("group_by", "query", "Comma list of dimensions."),
+                ),
+                tag="spend",
+            ),
+            AdminRoute(
+                "GET",
+                "/admin/v1/usage/{request_id}",
+                get_usage_record,
+                "The usage record of one request",
+                {200: Doc("The record"), **error_docs(404)},
+                params=(Param("request_id", "path", "From x-request-id.", required=True),),
+                tag="usage",
+            ),
+        ],
+    )

@@ -12,6 +12,7 @@ from aiohttp import web
 from proxy import tokens
 from proxy.access import AUTH, add_access
 from proxy.admin import add_admin_routes
+from proxy.admin_api import add_admin_api
 from proxy.config import Config, StoreConfig
 from proxy.middleware import error_middleware
 from proxy.pipeline.handler import endpoint_handler
@@ -79,6 +80,7 @@ def create_app(config: Config, *, store: Store | None = None) -> web.Application
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/healthz", health)
     add_admin_routes(app)
+    add_admin_api(app)
     app.cleanup_ctx.append(_lifecycle)
     add_access(app)  # after _lifecycle: it needs the store open
     return app

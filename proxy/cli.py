@@ -17,6 +17,7 @@ from aiohttp import web
 from proxy import mock_upstream
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
+from proxy.listeners import listen_sockets
 from proxy.spend import DIMENSIONS, SpendQuery, SpendQueryError
 
 __all__ = ["main"]
@@ -47,14 +48,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     app = create_app(config)
+    sockets = listen_sockets(config, host, port)
     print(
         f"costproxy listening on http://{host}:{port}/v1 (store: {config.store.backend})",
         flush=True,
     )
+    if config.admin.port is not None:
+        print(f"admin API on http://{config.admin.host or host}:{config.admin.port}/admin/v1")
     web.run_app(
         app,
-        host=host,
-        port=port,
+        sock=sockets,
         access_log=None,
         print=None,
         shutdown_timeout=config.server.shutdown_timeout_s,

@@ -76,9 +76,7 @@ class RateLimits:
                 out.append(Bucket(scope, "tokens", tpm))
         return out
 
-    async def reserve(
-        self, principal: Principal, customer: str, tokens: int
-    ) -> Reservation | None:
+    async def reserve(self, principal: Principal, customer: str, tokens: int) -> Reservation | None:
         """Take a request and `tokens` from every applicable bucket, or raise 429."""
         buckets = self.buckets(principal, customer)
         if not buckets:
