@@ -13,6 +13,8 @@ from proxy.spend import SpendQueryError
 
 __all__ = ["usage_routes"]
 
+_MEDIA_TYPES = tuple(media.partition(";")[0] for media in FORMATS.values())
+
 
 async def export_usage(request: web.Request) -> web.StreamResponse:
     state = require_admin(request)
@@ -45,7 +47,7 @@ def usage_routes() -> list[AdminRoute]:
             "/admin/v1/usage",
             export_usage,
             "Export usage records for invoicing, streamed (constant memory)",
-            {200: Doc("One record per line", media_types=tuple(FORMATS)), **error_docs(400)},
+            {200: Doc("One record per line", media_types=_MEDIA_TYPES), **error_docs(400)},
             params=(
                 Param("customer", "query", "Only this customer (default: all)."),
                 Param(

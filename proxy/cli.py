@@ -1,9 +1,12 @@
-"""The `costproxy` command: serve, quickstart, check-config, report, mock-upstream."""
+"""The `costproxy` command: serve, quickstart, check-config, report, export, keys, customers,
+mock-upstream."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import logging
 import os
 import secrets
@@ -15,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from proxy import mock_upstream
+from proxy.cli_admin import add_admin_commands
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
 from proxy.listeners import listen_sockets
@@ -161,6 +165,19 @@ def _table(answer: dict) -> str:
     return "\n".join(lines)
 
 
+def _csv(answer: dict) -> str:
+    """The spend answer as CSV: one line per group, then the total (dimensions empty)."""
+    dims = answer["group_by"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*dims, *_TOTAL_COLUMNS])
+    for group in answer.get("groups", []):
+        writer.writerow([*("" if group[d] is None else group[d] for d in dims),
+                         *(group[c] for c in _TOTAL_COLUMNS)])  # fmt: skip
+    writer.writerow([*([""] * len(dims)), *(answer["total"][c] for c in _TOTAL_COLUMNS)])
+    return out.getvalue()
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
@@ -194,8 +211,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             await state.store.close()
 
     answer = asyncio.run(run())
-    if args.json:
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
         print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    if fmt == "csv":
+        sys.stdout.write(_csv(answer))
         return 0
     who = answer["customer"] or "all customers"
     print(f"Spend of {who}, {answer['from']} .. {answer['to']} (UTC), USD")
@@ -235,8 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="to_day", help="UTC date, inclusive, default: end of this month"
     )
     report.add_argument("--group-by", help=f"comma list of {', '.join(DIMENSIONS)}")
-    report.add_argument("--json", action="store_true", help="print the spend API's JSON answer")
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument("--json", action="store_true", help="same as --format json")
     report.set_defaults(func=cmd_report)
+    add_admin_commands(sub)
 
     mock = sub.add_parser("mock-upstream", help="run the fake OpenAI-compatible upstream")
     mock_upstream.add_arguments(mock)

@@ -45,11 +45,14 @@ async def admin(http: aiohttp.ClientSession, method: str, url: str, **kw) -> tup
 
 
 async def chat(url: str, key: str, **headers: str) -> int:
-    async with aiohttp.ClientSession() as http, http.post(
-        url + "/v1/chat/completions",
-        json=BODY,
-        headers={"Authorization": f"Bearer {key}", **headers},
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url + "/v1/chat/completions",
+            json=BODY,
+            headers={"Authorization": f"Bearer {key}", **headers},
+        ) as resp,
+    ):
         await resp.read()
         return resp.status
 
@@ -103,9 +106,7 @@ async def test_rotate_keeps_the_old_secret_for_the_grace_period(pair, http):
         assert await chat(url, old) == 200  # within grace
     await asyncio.sleep(1.0)
     deadline = time.monotonic() + 1.5  # grace over; cache TTL is 1 s
-    while time.monotonic() < deadline and {await chat(a.url, old), await chat(b.url, old)} != {
-        401
-    }:
+    while time.monotonic() < deadline and {await chat(a.url, old), await chat(b.url, old)} != {401}:
         await asyncio.sleep(0.05)
     assert await chat(a.url, old) == 401 and await chat(b.url, old) == 401
     assert await chat(b.url, rotated["key"]) == 200
