@@ -10,6 +10,8 @@ import orjson
 from aiohttp import web
 
 from proxy.admin_budgets import add_budget_routes
+from proxy.admin_errors import error_docs
+from proxy.admin_routes import AdminRoute, Doc, Param, add_admin_route_table
 from proxy.breaker import Breaker
 from proxy.errors import AuthenticationError, BadRequestError, ConfigError, NotFoundError
 from proxy.health import HealthBook, TargetHealth
@@ -18,10 +20,10 @@ from proxy.routing import Target
 from proxy.spend import SpendQuery, SpendQueryError, summarize, summarize_what_if
 from proxy.state import STATE, ProxyState, Snapshot
 
-__all__ = ["add_admin_routes", "providers_report", "query_spend"]
+__all__ = ["add_admin_routes", "json_response", "providers_report", "query_spend", "require_admin"]
 
 
-def _require_admin(request: web.Request) -> ProxyState:
+def require_admin(request: web.Request) -> ProxyState:
     state = request.app[STATE]
     token = state.config.admin.token
     if token is None:
@@ -36,7 +38,7 @@ def _require_admin(request: web.Request) -> ProxyState:
     return state
 
 
-def _json(data: object, status: int = 200) -> web.Response:
+def json_response(data: object, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
@@ -63,22 +65,22 @@ async def query_spend(state: ProxyState, query: SpendQuery) -> dict:
 
 
 async def get_spend(request: web.Request) -> web.Response:
-    state = _require_admin(request)
+    state = require_admin(request)
     try:
         query = SpendQuery.parse(request.query)
     except SpendQueryError as exc:
         raise BadRequestError(str(exc), code="invalid_query") from None
-    return _json(await query_spend(state, query))
+    return json_response(await query_spend(state, query))
 
 
 async def get_usage_record(request: web.Request) -> web.Response:
-    state = _require_admin(request)
+    state = require_admin(request)
     request_id = request.match_info["request_id"]
     await state.recorder.flush()
     record = await state.store.get_usage(request_id)
     if record is None:
         raise NotFoundError(f"No usage record for request {request_id!r}.", code="usage_not_found")
-    return _json(record.to_dict())
+    return json_response(record.to_dict())
 
 
 def _iso(ts: float | None) -> str | None:
@@ -145,7 +147,7 @@ def providers_report(snapshot: Snapshot, health: HealthBook, now: float) -> dict
 
 
 async def get_providers(request: web.Request) -> web.Response:
-    state = _require_admin(request)
+    state = require_admin(request)
     report = providers_report(state.snapshot, state.health, asyncio.get_running_loop().time())
     reloader: Reloader | None = request.app.get(RELOADER)
     if reloader is not None:
@@ -156,11 +158,11 @@ async def get_providers(request: web.Request) -> web.Response:
             "last_error": reloader.last_error,
             "last_reload_at": _iso(reloader.last_reload_at),
         }
-    return _json(report)
+    return json_response(report)
 
 
 async def post_reload(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     reloader: Reloader | None = request.app.get(RELOADER)
     if reloader is None:
         raise BadRequestError(
@@ -173,12 +175,53 @@ async def post_reload(request: web.Request) -> web.Response:
         raise BadRequestError(
             f"Config rejected; the running config stays in force. {exc}", code="invalid_config"
         ) from None
-    return _json({"status": "reloaded", **changes})
+    return json_response({"status": "reloaded", **changes})
 
 
 def add_admin_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/v1/spend", get_spend)
-    app.router.add_get("/admin/v1/usage/{request_id}", get_usage_record)
-    app.router.add_get("/admin/v1/providers", get_providers)
-    app.router.add_post("/admin/v1/reload", post_reload)
-    add_budget_routes(app, _require_admin)
+    add_admin_route_table(
+        app,
+        [
+            AdminRoute(
+                "GET",
+                "/admin/v1/spend",
+                get_spend,
+                "Spend and token totals, optionally grouped",
+                {200: Doc("The spend answer"), **error_docs(400)},
+                params=(
+                    Param("customer", "query", "Only this customer."),
+                    Param("from", "query", "First UTC day.", {"type": "string", "format": "date"}),
+                    Param("to", "query", "Last UTC day.", {"type": "string", "format": "date"}),
+                    Param("group_by", "query", "Comma list of dimensions."),
+                    Param("what_if", "query", "1: add what-if costs and savings."),
+                ),
+                tag="spend",
+            ),
+            AdminRoute(
+                "GET",
+                "/admin/v1/usage/{request_id}",
+                get_usage_record,
+                "The usage record of one request",
+                {200: Doc("The record"), **error_docs(404)},
+                params=(Param("request_id", "path", "From x-request-id.", required=True),),
+                tag="usage",
+            ),
+            AdminRoute(
+                "GET",
+                "/admin/v1/providers",
+                get_providers,
+                "Providers, targets, breaker states, latency and error figures",
+                {200: Doc("The providers report"), **error_docs()},
+                tag="routing",
+            ),
+            AdminRoute(
+                "POST",
+                "/admin/v1/reload",
+                post_reload,
+                "Reload the config file (validated completely first)",
+                {200: Doc("What changed"), **error_docs(400)},
+                tag="routing",
+            ),
+        ],
+    )
+    add_budget_routes(app, require_admin)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from proxy.admin_errors import error_docs
+from proxy.admin_routes import AdminRoute, Doc, Param, add_admin_route_table
 from proxy.budget_admin import (
     BudgetInputError,
     body_rules,
@@ -60,7 +62,47 @@ def add_budget_routes(app: web.Application, require_admin) -> None:
         deleted = await delete_scope(guard, scope)
         return _json({"deleted": deleted, **await scope_view(guard, scope)})
 
-    app.router.add_get("/admin/v1/budgets", list_budgets)
-    app.router.add_get("/admin/v1/budgets/{scope:.+}", get_budget)
-    app.router.add_put("/admin/v1/budgets/{scope:.+}", put_budget)
-    app.router.add_delete("/admin/v1/budgets/{scope:.+}", delete_budget)
+    scope = (
+        Param("scope", "path", "e.g. customer/acme, key/prod, tag/feature=story.", required=True),
+    )
+    one = "/admin/v1/budgets/{scope:.+}"
+    add_admin_route_table(
+        app,
+        [
+            AdminRoute(
+                "GET",
+                "/admin/v1/budgets",
+                list_budgets,
+                "Every budget, configured and set at run time",
+                {200: Doc("The budgets"), **error_docs()},
+                tag="budgets",
+            ),
+            AdminRoute(
+                "GET",
+                one,
+                get_budget,
+                "The budgets of one scope, with spend and reset",
+                {200: Doc("The scope's budgets"), **error_docs(400, 404)},
+                params=scope,
+                tag="budgets",
+            ),
+            AdminRoute(
+                "PUT",
+                one,
+                put_budget,
+                "Set a scope's run-time budgets (they win over the config)",
+                {200: Doc("The scope's budgets"), **error_docs(400)},
+                params=scope,
+                tag="budgets",
+            ),
+            AdminRoute(
+                "DELETE",
+                one,
+                delete_budget,
+                "Remove a scope's run-time budgets",
+                {200: Doc("What remains"), **error_docs(400, 404)},
+                params=scope,
+                tag="budgets",
+            ),
+        ],
+    )

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from aiohttp import web
 
 from proxy import tokens
+from proxy.access import AUTH, add_access
 from proxy.admin import add_admin_routes
+from proxy.admin_api import add_admin_api
 from proxy.alerting import AlertDispatcher
 from proxy.auth import key_id
 from proxy.budget_book import BudgetBook, config_rules
@@ -96,7 +98,7 @@ def create_app(
 
     async def list_models(request: web.Request) -> web.Response:
         snapshot = state.snapshot
-        snapshot.keys.authenticate(request.headers)
+        await request.app[AUTH].authenticate(request.headers, snapshot.keys)
         return web.Response(body=snapshot.models_body, content_type="application/json")
 
     async def health(request: web.Request) -> web.Response:
@@ -107,10 +109,12 @@ def create_app(
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/healthz", health)
     add_admin_routes(app)
+    add_admin_api(app)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(_budgets_lifecycle)
     if config_path is not None:
         app.cleanup_ctx.append(_reloading)
+    add_access(app)  # after _lifecycle: it needs the store open
     return app
 
 

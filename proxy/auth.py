@@ -16,6 +16,7 @@ __all__ = [
     "attribute",
     "key_id",
     "parse_tags",
+    "presented_key",
     "valid_label",
 ]
 
@@ -29,6 +30,9 @@ class Principal:
     key_id: str  # safe to show: a name or a short hash prefix, never the secret
     customer: str | None
     trusted: bool
+    models: frozenset[str] | None = None  # None: every model
+    rpm: int | None = None
+    tpm: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,24 +61,35 @@ class KeyIndex:
     def __init__(self, keys: Iterable[KeyConfig]) -> None:
         self._by_hash: dict[str, Principal] = {}
         for key in keys:
-            self._by_hash[_digest(key)] = Principal(key_id(key), key.customer, key.trusted)
+            self._by_hash[_digest(key)] = Principal(
+                key_id(key), key.customer, key.trusted, rpm=key.rpm, tpm=key.tpm
+            )
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        secret = _presented_key(headers)
-        if secret is None:
-            raise AuthenticationError(
-                "Missing API key: send 'Authorization: Bearer <key>'.", code="missing_api_key"
-            )
-        # Looking up the SHA-256 of the presented key leaks nothing usable through timing:
-        # an attacker cannot steer the digest's bytes toward a stored one, so this is as
-        # good as a constant-time compare, at O(1) instead of one compare per key.
-        principal = self._by_hash.get(_sha256(secret))
+        principal = self.lookup(presented_key(headers))
         if principal is None:
             raise AuthenticationError("Invalid API key.")
         return principal
 
+    def lookup(self, secret: str) -> Principal | None:
+        """The config key `secret` opens, or None."""
+        # Looking up the SHA-256 of the presented key leaks nothing usable through timing:
+        # an attacker cannot steer the digest's bytes toward a stored one, so this is as
+        # good as a constant-time compare, at O(1) instead of one compare per key.
+        return self._by_hash.get(_sha256(secret))
+
     def __len__(self) -> int:
         return len(self._by_hash)
+
+
+def presented_key(headers: Mapping[str, str]) -> str:
+    """The key the client sent; 401 when it sent none."""
+    secret = _presented_key(headers)
+    if secret is None:
+        raise AuthenticationError(
+            "Missing API key: send 'Authorization: Bearer <key>'.", code="missing_api_key"
+        )
+    return secret
 
 
 def _presented_key(headers: Mapping[str, str]) -> str | None:

@@ -1,9 +1,12 @@
-"""The `costproxy` command: serve, quickstart, check-config, report, mock-upstream."""
+"""The `costproxy` command: serve, quickstart, check-config, report, export, keys, customers,
+mock-upstream."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import logging
 import os
 import secrets
@@ -15,8 +18,10 @@ from pathlib import Path
 from aiohttp import web
 
 from proxy import mock_upstream
+from proxy.cli_admin import add_admin_commands
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
+from proxy.listeners import listen_sockets
 from proxy.spend import DIMENSIONS, SpendQuery, SpendQueryError
 
 __all__ = ["main"]
@@ -47,14 +52,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     app = create_app(config, config_path=args.config)
+    sockets = listen_sockets(config, host, port)
     print(
         f"costproxy listening on http://{host}:{port}/v1 (store: {config.store.backend})",
         flush=True,
     )
+    if config.admin.port is not None:
+        print(f"admin API on http://{config.admin.host or host}:{config.admin.port}/admin/v1")
     web.run_app(
         app,
-        host=host,
-        port=port,
+        sock=sockets,
         access_log=None,
         print=None,
         shutdown_timeout=config.server.shutdown_timeout_s,
@@ -189,6 +196,19 @@ def _aligned(columns: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _csv(answer: dict) -> str:
+    """The spend answer as CSV: one line per group, then the total (dimensions empty)."""
+    dims = answer["group_by"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*dims, *_TOTAL_COLUMNS])
+    for group in answer.get("groups", []):
+        writer.writerow([*("" if group[d] is None else group[d] for d in dims),
+                         *(group[c] for c in _TOTAL_COLUMNS)])  # fmt: skip
+    writer.writerow([*([""] * len(dims)), *(answer["total"][c] for c in _TOTAL_COLUMNS)])
+    return out.getvalue()
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
@@ -224,8 +244,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             await state.store.close()
 
     answer = asyncio.run(run())
-    if args.json:
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
         print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    if fmt == "csv":
+        sys.stdout.write(_csv(answer))
         return 0
     who = answer["customer"] or "all customers"
     print(f"Spend of {who}, {answer['from']} .. {answer['to']} (UTC), USD")
@@ -281,8 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also show what the requests would have cost under the config's what_if rules",
     )
-    report.add_argument("--json", action="store_true", help="print the spend API's JSON answer")
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument("--json", action="store_true", help="same as --format json")
     report.set_defaults(func=cmd_report)
+    add_admin_commands(sub)
 
     budgets = sub.add_parser("budgets", help="list, set or delete budgets at run time")
     budgets.add_argument("--config", "-c", default="config/costproxy.yaml")

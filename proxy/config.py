@@ -76,8 +76,14 @@ class StoreConfig(_Model):
     request_index_days: int = Field(35, gt=0)
 
 
+PerMinute = Annotated[int, Field(gt=0, le=10**9)]
+
+
 class AdminConfig(_Model):
     token: SecretStr | None = None
+    # Serve the admin API on its own listener (and only there) when `port` is set.
+    host: str | None = None
+    port: int | None = Field(None, gt=0, le=65535)
 
     @field_validator("token")
     @classmethod
@@ -223,6 +229,11 @@ class ScopeBudgets(_Model):
 
 
 class CustomerConfig(_Model):
+    """A customer known from the config: budgets and rate limits (the admin API may
+    override the limits, and run-time budgets win over these)."""
+
+    rpm: PerMinute | None = None
+    tpm: PerMinute | None = None
     budgets: Budgets = Field(default_factory=list)
     # The default cap of every end user of the customer, each with its own counter.
     end_user_budgets: Budgets = Field(default_factory=list)
@@ -264,6 +275,8 @@ class KeyConfig(_Model):
     trusted: bool = False
     name: str | None = None
     budgets: Budgets = Field(default_factory=list)
+    rpm: PerMinute | None = None
+    tpm: PerMinute | None = None
 
     @model_validator(mode="after")
     def _one_secret_and_a_customer(self) -> KeyConfig:

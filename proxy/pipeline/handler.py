@@ -7,6 +7,7 @@ import time
 
 from aiohttp import web
 
+from proxy.access import AUTH, LIMITS, admit
 from proxy.auth import attribute
 from proxy.errors import NotFoundError, ProxyError
 from proxy.pipeline.budget import BUDGETS
@@ -26,7 +27,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
     # The config as it is now serves this request to its end, whatever reloads happen.
     with state.runtime.pinned() as snapshot:
         # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom.
-        principal = snapshot.keys.authenticate(request.headers)
+        principal = await request.app[AUTH].authenticate(request.headers, snapshot.keys)
         raw, payload = await read_payload(request, endpoint, snapshot.config.server.max_body_bytes)
         route = snapshot.routes.get(payload["model"])
         if route is None:
@@ -36,6 +37,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
                 param="model",
             )
         attribution = attribute(principal, request.headers, payload.get("user"))
+        reservation = await admit(request, principal, attribution, len(raw), payload, route)
 
         # 2. Forward to the route's targets in the strategy's order, relaying the answer.
         order = order_for_request(route, endpoint, payload, state.health, state.rng)
@@ -62,6 +64,8 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             record = settle(ex)
             state.recorder.submit(record)
             budgets.settle(hold, record.cost_nusd)
+            if reservation is not None:
+                request.app[LIMITS].settle(reservation, record)
 
 
 def endpoint_handler(endpoint: str):

@@ -31,6 +31,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_redis import RedisBudgets
+from proxy.store.keys_redis import RedisKeysMixin
 from proxy.store.redis_layout import (
     KeyLayout,
     base_field,
@@ -65,7 +66,7 @@ class _HiredisPackingConnection(Connection):
         return [_hiredis_pack(args)]
 
 
-class RedisStore(RedisBudgets):
+class RedisStore(RedisBudgets, RedisKeysMixin):
     """A `Store` on Redis. All numbers are integer HINCRBYs; nothing is ever a float.
 
     Day, month and log keys expire `retention_days` after their last write; the per-customer

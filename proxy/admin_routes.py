@@ -1,0 +1,106 @@
+"""The admin API's route table: each admin module lists its routes with what the OpenAPI
+document needs to know about them, and `add_admin_route_table` registers both at once.
+
+The table lives on the app (ADMIN_ROUTES), so the document and the router can never
+disagree, and a new admin module joins by calling `add_admin_route_table` at build time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from proxy.errors import BadRequestError
+
+__all__ = [
+    "ADMIN_ROUTES",
+    "AdminRoute",
+    "Body",
+    "Doc",
+    "Param",
+    "add_admin_route_table",
+    "parse_body",
+]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+class Body(BaseModel):
+    """Base of every admin request body: unknown fields are mistakes, reported as 400."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    location: Literal["query", "path"]
+    description: str = ""
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """One documented response: a pydantic model for JSON, or a raw media type."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    media_types: tuple[str, ...] = ("application/json",)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRoute:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    responses: Mapping[int, Doc]
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    params: tuple[Param, ...] = ()
+    tag: str = "admin"
+
+
+ADMIN_ROUTES = web.AppKey("costproxy_admin_routes", list[AdminRoute])
+
+
+def add_admin_route_table(app: web.Application, routes: Iterable[AdminRoute]) -> None:
+    table = app.get(ADMIN_ROUTES)
+    if table is None:
+        table = app[ADMIN_ROUTES] = []
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)
+        table.append(route)
+
+
+async def parse_body(request: web.Request, model: type[M], *, required: bool = True) -> M:
+    """The request's JSON body as `model`; a 400 naming each problem otherwise."""
+    raw = await request.read()
+    if not raw.strip() and not required:
+        raw = b"{}"
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"The body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("The body must be a JSON object.", code="invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        first = exc.errors(include_url=False)[0]["loc"]
+        raise BadRequestError(
+            f"Invalid request body: {problems}",
+            code="invalid_request_body",
+            param=".".join(str(p) for p in first) or None,
+        ) from None

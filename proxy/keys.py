@@ -1,0 +1,89 @@
+"""Issued API keys and customers as values: minting a secret, its digest, its display form.
+
+Pure: no I/O. A secret exists only in `mint_secret()`'s return value and in the one
+response that hands it out; everything stored or listed carries its SHA-256 or prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass, field
+
+__all__ = [
+    "ISSUED_KEY_PREFIX",
+    "Customer",
+    "IssuedKey",
+    "display_prefix",
+    "mint_secret",
+    "new_key_id",
+    "secret_sha256",
+]
+
+ISSUED_KEY_PREFIX = "cp-"
+_DISPLAY_CHARS = 8  # "cp-" and 5 random characters: enough to tell keys apart in a list
+
+
+def mint_secret() -> str:
+    """A new key: "cp-" and 32 random bytes, URL-safe base64 (43 characters)."""
+    return ISSUED_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def secret_sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def display_prefix(secret: str) -> str:
+    return secret[:_DISPLAY_CHARS]
+
+
+def new_key_id() -> str:
+    return "key_" + secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key as stored and listed. Its secret is not here, by construction."""
+
+    id: str
+    prefix: str
+    customer: str | None
+    name: str | None
+    created_ms: int
+    expires_ms: int | None = None
+    last_used_ms: int | None = None
+    trusted: bool = False
+    models: tuple[str, ...] | None = None  # None: every model
+    rpm: int | None = None
+    tpm: int | None = None
+
+    def live(self, now_ms: int) -> bool:
+        return self.expires_ms is None or now_ms < self.expires_ms
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["models"] = None if self.models is None else list(self.models)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IssuedKey:
+        models = data.get("models")
+        return cls(**{**data, "models": None if models is None else tuple(models)})
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    rpm: int | None = None
+    tpm: int | None = None
+    created_ms: int = 0
+    updated_ms: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Customer:
+        return cls(**data)
