@@ -30,8 +30,10 @@ __all__ = [
     "AdminConfig",
     "Config",
     "KeyConfig",
+    "MetricsConfig",
     "PriceConfig",
     "ProviderConfig",
+    "RequestLogConfig",
     "RouteConfig",
     "ServerConfig",
     "StoreConfig",
@@ -66,15 +68,49 @@ class StoreConfig(_Model):
     request_index_days: int = Field(35, gt=0)
 
 
+def _token_long_enough(value: SecretStr | None, what: str) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < 16:
+        raise ValueError(f"{what} token must be at least 16 characters")
+    return value
+
+
 class AdminConfig(_Model):
     token: SecretStr | None = None
 
     @field_validator("token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("admin token must be at least 16 characters")
-        return value
+        return _token_long_enough(value, "admin")
+
+
+class MetricsConfig(_Model):
+    """Prometheus metrics. Customers become label values only as configured here: past
+    `max_customers` (or outside `customers` when `listed`) traffic is labelled "other"."""
+
+    customer_label: Literal["all", "listed", "none"] = "all"
+    max_customers: int = Field(500, ge=0)
+    customers: list[str] = Field(default_factory=list)
+    port: int | None = Field(None, ge=1, le=65535)  # None: /metrics on the main port
+    token: SecretStr | None = None  # when set, /metrics requires it as a bearer token
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        return _token_long_enough(value, "metrics")
+
+    @model_validator(mode="after")
+    def _customers_match_the_policy(self) -> MetricsConfig:
+        if self.customer_label == "listed" and not self.customers:
+            raise ValueError("customer_label is 'listed' but 'customers' is empty")
+        if self.customer_label != "listed" and self.customers:
+            raise ValueError("'customers' is only used with customer_label: listed")
+        return self
+
+
+class RequestLogConfig(_Model):
+    """One JSON line per request on the `costproxy.requests` logger; never prompt text."""
+
+    enabled: bool = True
 
 
 class ProviderConfig(_Model):
@@ -143,6 +179,8 @@ class Config(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
     providers: dict[str, ProviderConfig] = Field(min_length=1)
     models: dict[str, RouteConfig] = Field(min_length=1)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
@@ -161,6 +199,8 @@ class Config(_Model):
         for key in self.prices:
             if "/" not in key:
                 raise ValueError(f"prices: key {key!r} must be 'provider/model'")
+        if self.metrics.port is not None and self.metrics.port == self.server.port:
+            raise ValueError("metrics.port must differ from server.port (or be left unset)")
         return self
 
 

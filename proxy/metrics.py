@@ -1,0 +1,321 @@
+"""Prometheus metrics of one proxy instance: collectors on a registry the app owns, and the
+rule that bounds which customers become label values.
+
+Counters are per instance; Prometheus adds the `instance` label, so `sum()` across
+instances is correct. Exact money stays in the store: these are floats for dashboards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+
+from proxy.config import MetricsConfig
+from proxy.records import UsageRecord
+
+__all__ = [
+    "NONE",
+    "OTHER",
+    "STORE_OPERATIONS",
+    "UPSTREAM_ERROR_REASONS",
+    "CustomerLabels",
+    "ProxyMetrics",
+    "upstream_error_reason",
+]
+
+OTHER = "other"  # the customer label of every customer not labelled individually
+NONE = "none"  # model and provider of requests rejected before routing (401, 400, 404, 413)
+
+UPSTREAM_ERROR_REASONS = (
+    "timeout",
+    "unreachable",
+    "broken",
+    "rate_limited",
+    "auth",
+    "server_error",
+)
+STORE_OPERATIONS = ("record_usage", "aggregate_rows", "get_usage")
+
+# Upstream calls last from tens of milliseconds (embeddings) to minutes (long generations).
+_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+# The proxy's own share is expected well under a millisecond: fine buckets down there.
+_OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+_STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+
+_ERROR_CODE_REASONS = {
+    "upstream_timeout": "timeout",
+    "upstream_unreachable": "unreachable",
+    "upstream_broken": "broken",
+}
+
+
+def upstream_error_reason(
+    upstream_status: int, client_status: int, error_code: str | None
+) -> str | None:
+    """Why the upstream failed this request, or None when it did not.
+
+    Other 4xx answers are the client's request being refused, not the upstream failing;
+    they show in `costproxy_requests_total` by status.
+    """
+    reason = _ERROR_CODE_REASONS.get(error_code) if error_code else None
+    if reason is not None:
+        return reason
+    if 200 <= upstream_status < 300:
+        return "broken" if client_status == 502 else None  # cut off mid-stream
+    if upstream_status == 429:
+        return "rate_limited"
+    if upstream_status in (401, 403):
+        return "auth"  # the provider refused our key: a config problem worth an alert
+    if upstream_status >= 500:
+        return "server_error"
+    return None
+
+
+class CustomerLabels:
+    """The label value of each customer: itself, or "other" past the configured bound.
+
+    `all`: the first `max_customers` customers seen by this instance keep their name;
+    `listed`: only those listed; `none`: nobody. Memory is bounded the same way.
+    """
+
+    def __init__(self, policy: str, max_customers: int, listed: Iterable[str] = ()) -> None:
+        self._grows = policy == "all"
+        self._max = max_customers
+        self._labels: dict[str, str] = {c: c for c in listed} if policy == "listed" else {}
+
+    def label(self, customer: str) -> str:
+        label = self._labels.get(customer)
+        if label is not None:
+            return label
+        if self._grows and len(self._labels) < self._max:
+            self._labels[customer] = customer
+            return customer
+        return OTHER
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+
+@dataclass(frozen=True, slots=True)
+class _Spend:
+    """Children of one (model, provider, customer)."""
+
+    input: Counter
+    cached_input: Counter
+    output: Counter
+    reasoning: Counter
+    cost: Counter
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    """Children of one (model, provider)."""
+
+    duration: Histogram
+    ttft: Histogram
+    unpriced: Counter
+
+
+class ProxyMetrics:
+    """Every collector of the proxy. Label children are cached by their label tuple, so
+    the request path does dict lookups only, no label formatting."""
+
+    def __init__(
+        self,
+        config: MetricsConfig,
+        *,
+        providers: Iterable[str] = (),
+        targets: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.customers = CustomerLabels(
+            config.customer_label, config.max_customers, config.customers
+        )
+        r = self.registry
+        self._requests = Counter(
+            "costproxy_requests",
+            "Requests answered, by upstream model, provider, customer and the HTTP status "
+            "the client got (provider and model 'none': rejected before routing).",
+            ("model", "provider", "customer", "status"),
+            registry=r,
+        )
+        self._tokens = Counter(
+            "costproxy_tokens",
+            "Tokens billed, by kind: input (all prompt tokens), cached_input (the cached "
+            "part of input), output (all completion tokens), reasoning (part of output).",
+            ("model", "provider", "customer", "kind"),
+            registry=r,
+        )
+        self._cost = Counter(
+            "costproxy_cost_usd",
+            "Spend in USD (exact figures: the spend API).",
+            ("model", "provider", "customer"),
+            registry=r,
+        )
+        self._unpriced = Counter(
+            "costproxy_unpriced_requests",
+            "Billable requests to a model without a price: their cost is unknown.",
+            ("model", "provider"),
+            registry=r,
+        )
+        self._duration = Histogram(
+            "costproxy_request_duration_seconds",
+            "Time from the request's arrival to its last byte, routed requests.",
+            ("model", "provider"),
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self._ttft = Histogram(
+            "costproxy_time_to_first_token_seconds",
+            "Time from the request's arrival to the upstream's first stream chunk.",
+            ("model", "provider"),
+            buckets=_TTFT_BUCKETS,
+            registry=r,
+        )
+        self._overhead = Histogram(
+            "costproxy_overhead_seconds",
+            "Time a routed request spent in the proxy itself: its whole time in the "
+            "handler minus the time spent waiting for the upstream.",
+            buckets=_OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self._upstream_errors = Counter(
+            "costproxy_upstream_errors",
+            "Upstream failures, by provider and reason.",
+            ("provider", "reason"),
+            registry=r,
+        )
+        self._inflight = 0
+        Gauge(
+            "costproxy_inflight_requests",
+            "Requests being handled right now.",
+            registry=r,
+        ).set_function(lambda: self._inflight)
+        self._store_errors = Counter(
+            "costproxy_store_errors",
+            "Store calls that raised, by operation.",
+            ("operation",),
+            registry=r,
+        )
+        self._store_latency = Histogram(
+            "costproxy_store_latency_seconds",
+            "Duration of store calls, by operation.",
+            ("operation",),
+            buckets=_STORE_BUCKETS,
+            registry=r,
+        )
+        ProcessCollector(registry=r)
+
+        self._request_children: dict[tuple[str, str, str, int], Counter] = {}
+        self._spend_children: dict[tuple[str, str, str], _Spend] = {}
+        self._timing_children: dict[tuple[str, str], _Timing] = {}
+        self._error_children: dict[tuple[str, str], Counter] = {}
+        self._store_children = {
+            op: (self._store_latency.labels(op), self._store_errors.labels(op))
+            for op in STORE_OPERATIONS
+        }
+        # Series that exist from the start, so that rate() and alerts see the first error.
+        for provider in providers:
+            for reason in UPSTREAM_ERROR_REASONS:
+                self._error_child(provider, reason)
+        for model, provider in targets:
+            self._timing(model, provider)
+
+    # The request path.
+
+    def request_started(self) -> None:
+        self._inflight += 1
+
+    def request_finished(self) -> None:
+        self._inflight -= 1
+
+    def observe(self, record: UsageRecord, overhead_s: float, upstream_error: str | None) -> None:
+        """Account for one routed request once it is settled."""
+        model, provider = record.model, record.provider
+        customer = self.customers.label(record.customer)
+        key = (model, provider, customer, record.status)
+        requests = self._request_children.get(key) or self._request_child(key)
+        requests.inc()
+        spend_key = (model, provider, customer)
+        spend = self._spend_children.get(spend_key) or self._spend(spend_key)
+        # Zero increments are skipped: each inc() takes a lock, and most requests have
+        # no cached or reasoning tokens.
+        if record.input_tokens:
+            spend.input.inc(record.input_tokens)
+        if record.cached_input_tokens:
+            spend.cached_input.inc(record.cached_input_tokens)
+        if record.output_tokens:
+            spend.output.inc(record.output_tokens)
+        if record.reasoning_tokens:
+            spend.reasoning.inc(record.reasoning_tokens)
+        timing = self._timing_children.get((model, provider)) or self._timing(model, provider)
+        if record.cost_nusd is None:
+            timing.unpriced.inc()
+        elif record.cost_nusd:
+            spend.cost.inc(record.cost_nusd / 1e9)
+        timing.duration.observe(record.latency_ms / 1000)
+        if record.ttft_ms is not None:
+            timing.ttft.observe(record.ttft_ms / 1000)
+        self._overhead.observe(overhead_s)
+        if upstream_error is not None:
+            self._error_child(provider, upstream_error).inc()
+
+    def rejected(self, status: int) -> None:
+        """Account for a request refused before it was routed."""
+        key = (NONE, NONE, OTHER, status)
+        (self._request_children.get(key) or self._request_child(key)).inc()
+
+    def store_call(self, operation: str, seconds: float, failed: bool) -> None:
+        latency, errors = self._store_children[operation]
+        latency.observe(seconds)
+        if failed:
+            errors.inc()
+
+    # Scraping.
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The metrics in the format the scraper asked for (OpenMetrics or text), and its
+        content type."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
+
+    # Label children, made once each.
+
+    def _request_child(self, key: tuple[str, str, str, int]) -> Counter:
+        model, provider, customer, status = key
+        child = self._requests.labels(model, provider, customer, str(status))
+        self._request_children[key] = child
+        return child
+
+    def _spend(self, key: tuple[str, str, str]) -> _Spend:
+        model, provider, customer = key
+        spend = _Spend(
+            input=self._tokens.labels(model, provider, customer, "input"),
+            cached_input=self._tokens.labels(model, provider, customer, "cached_input"),
+            output=self._tokens.labels(model, provider, customer, "output"),
+            reasoning=self._tokens.labels(model, provider, customer, "reasoning"),
+            cost=self._cost.labels(model, provider, customer),
+        )
+        self._spend_children[key] = spend
+        return spend
+
+    def _timing(self, model: str, provider: str) -> _Timing:
+        timing = _Timing(
+            duration=self._duration.labels(model, provider),
+            ttft=self._ttft.labels(model, provider),
+            unpriced=self._unpriced.labels(model, provider),
+        )
+        self._timing_children[(model, provider)] = timing
+        return timing
+
+    def _error_child(self, provider: str, reason: str) -> Counter:
+        child = self._error_children.get((provider, reason))
+        if child is None:
+            child = self._error_children[(provider, reason)] = self._upstream_errors.labels(
+                provider, reason
+            )
+        return child
