@@ -1,0 +1,82 @@
+"""The structured request log: one JSON line per request on the `costproxy.requests` logger.
+
+A line holds who, what and how much, never what was said: no prompt or completion text,
+no key (only the key's name or a short hash prefix, as `key_id`), no header values.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TextIO
+
+import orjson
+
+from proxy.pricing import format_usd
+from proxy.records import UsageRecord
+
+__all__ = ["LOGGER_NAME", "RequestLog", "send_request_log_to"]
+
+LOGGER_NAME = "costproxy.requests"
+_log = logging.getLogger(LOGGER_NAME)
+
+
+class RequestLog:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def _on(self) -> bool:
+        # Checked before building the line: a disabled log costs nothing per request.
+        return self.enabled and _log.isEnabledFor(logging.INFO)
+
+    def routed(self, record: UsageRecord, overhead_s: float, upstream_error: str | None) -> None:
+        if not self._on():
+            return
+        line = {
+            "request_id": record.request_id,
+            "ts_ms": record.ts_ms,
+            "customer": record.customer,
+            "end_user": record.end_user,
+            "tags": record.tags,
+            "key_id": record.key_id,
+            "endpoint": record.endpoint,
+            "route": record.route,
+            "model": record.model,
+            "provider": record.provider,
+            "status": record.status,
+            "input_tokens": record.input_tokens,
+            "cached_input_tokens": record.cached_input_tokens,
+            "output_tokens": record.output_tokens,
+            "reasoning_tokens": record.reasoning_tokens,
+            "usage_source": record.usage_source,
+            "cost_usd": None if record.cost_nusd is None else format_usd(record.cost_nusd),
+            "latency_ms": record.latency_ms,
+            "ttft_ms": record.ttft_ms,
+            "overhead_ms": round(overhead_s * 1000, 3),
+            "attempts": record.attempts,
+            "upstream_error": upstream_error,
+        }
+        _log.info(orjson.dumps(line).decode())
+
+    def rejected(self, ts_ms: int, endpoint: str, status: int, code: str, latency_s: float) -> None:
+        """A request refused before routing: no customer is known for sure, none is logged."""
+        if not self._on():
+            return
+        line = {
+            "request_id": None,
+            "ts_ms": ts_ms,
+            "endpoint": endpoint,
+            "provider": "none",
+            "status": status,
+            "error": code,
+            "latency_ms": round(latency_s * 1000, 3),
+        }
+        _log.info(orjson.dumps(line).decode())
+
+
+def send_request_log_to(stream: TextIO) -> None:
+    """Write request lines to `stream` as bare JSON, one per line, instead of through the
+    root handler's text format (which would prefix every line and break the JSON)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    _log.addHandler(handler)
+    _log.propagate = False
