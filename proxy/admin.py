@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hmac
-
 import orjson
 from aiohttp import web
 
+from proxy.auth import bearer_matches
 from proxy.errors import AuthenticationError, BadRequestError, NotFoundError
 from proxy.spend import SpendQuery, SpendQueryError, summarize
 from proxy.state import STATE, ProxyState
@@ -21,10 +20,7 @@ def _require_admin(request: web.Request) -> ProxyState:
         raise AuthenticationError(
             "The admin API is disabled: set admin.token in the config.", code="admin_disabled"
         )
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        presented.strip().encode(), token.get_secret_value().encode()
-    ):
+    if not bearer_matches(request.headers, token.get_secret_value()):
         raise AuthenticationError("Invalid or missing admin token.", code="invalid_admin_token")
     return state
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from proxy import tokens
 from proxy.admin import add_admin_routes
 from proxy.config import Config, StoreConfig
+from proxy.metrics_http import add_metrics_endpoint
 from proxy.middleware import error_middleware
 from proxy.pipeline.handler import endpoint_handler
 from proxy.state import STATE, build_state
@@ -79,6 +80,7 @@ def create_app(config: Config, *, store: Store | None = None) -> web.Application
     app.router.add_get("/healthz", health)
     add_admin_routes(app)
     app.cleanup_ctx.append(_lifecycle)
+    add_metrics_endpoint(app)
     return app
 
 

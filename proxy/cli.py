@@ -17,6 +17,7 @@ from aiohttp import web
 from proxy import mock_upstream
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
+from proxy.request_log import send_request_log_to
 from proxy.spend import DIMENSIONS, SpendQuery, SpendQueryError
 
 __all__ = ["main"]
@@ -246,4 +247,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    send_request_log_to(sys.stdout)
     return args.func(args)

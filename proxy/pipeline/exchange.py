@@ -31,6 +31,7 @@ class Exchange:
     completion_text: str = ""  # non-streaming: text to estimate from, when usage is missing
     stream_counter: tokens.TokenCounter | None = None  # streaming: the same, counted as it goes
     first_byte_at: float | None = None
+    upstream_wait_s: float = 0.0  # time spent awaiting the upstream: not the proxy's overhead
     attempts: int = 1
     record: UsageRecord | None = None
 

@@ -49,6 +49,7 @@ def _client_headers(upstream: CIMultiDictProxy[str], ex: Exchange) -> CIMultiDic
 
 async def _send(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> aiohttp.ClientResponse:
     provider = ex.target.provider
+    waiting = time.perf_counter()
     try:
         return await provider.session.post(provider.url(ex.endpoint), data=body, headers=headers)
     except TimeoutError:
@@ -62,9 +63,12 @@ async def _send(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> aiohttp
             f"Provider {provider.name!r} could not be reached ({type(exc).__name__}).",
             code="upstream_unreachable",
         ) from None
+    finally:
+        ex.upstream_wait_s += time.perf_counter() - waiting
 
 
 async def _read_whole(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
+    waiting = time.perf_counter()
     try:
         return await upstream.read()
     except TimeoutError:
@@ -78,6 +82,8 @@ async def _read_whole(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
             f"Provider {ex.target.provider.name!r} broke off its answer ({type(exc).__name__}).",
             code="upstream_broken",
         ) from None
+    finally:
+        ex.upstream_wait_s += time.perf_counter() - waiting
 
 
 def _whole_response(ex: Exchange, upstream: aiohttp.ClientResponse, data: bytes) -> web.Response:
@@ -108,11 +114,14 @@ async def relay_json(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> we
 
 async def _next_chunk(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
     """The next bytes from the upstream; b"" at its end, or when it failed (status 502)."""
+    waiting = time.perf_counter()
     try:
         return await upstream.content.readany()
     except (TimeoutError, aiohttp.ClientError):
         ex.status = 502  # cut off mid-stream: the client's stream is ended cleanly
         return b""
+    finally:
+        ex.upstream_wait_s += time.perf_counter() - waiting
 
 
 async def _write(response: web.StreamResponse, data: bytes) -> bool:

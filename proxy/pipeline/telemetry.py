@@ -1,0 +1,35 @@
+"""What the request path reports about each request once it is over: metrics and the
+request log. The two calls below are the only places the handler reports anything."""
+
+from __future__ import annotations
+
+import time
+
+from proxy.errors import ProxyError
+from proxy.metrics import upstream_error_reason
+from proxy.pipeline.exchange import Exchange
+from proxy.records import UsageRecord
+from proxy.state import ProxyState
+
+__all__ = ["report_rejected", "report_settled"]
+
+
+def report_settled(
+    state: ProxyState, ex: Exchange, record: UsageRecord, error_code: str | None
+) -> None:
+    """A routed request, settled (`error_code`: of the ProxyError it ended with, if any)."""
+    # The proxy's own time: everything but the awaits on the upstream (settling included).
+    overhead_s = time.perf_counter() - ex.started - ex.upstream_wait_s
+    reason = upstream_error_reason(ex.upstream_status, ex.status, error_code)
+    state.metrics.observe(record, overhead_s, reason)
+    state.request_log.routed(record, overhead_s, reason)
+
+
+def report_rejected(
+    state: ProxyState, endpoint: str, started: float, ts_ms: int, error: ProxyError
+) -> None:
+    """A request refused before routing (401, 400, 404, 413)."""
+    state.metrics.rejected(error.status)
+    state.request_log.rejected(
+        ts_ms, endpoint, error.status, error.code, time.perf_counter() - started
+    )
