@@ -1,0 +1,91 @@
+"""MeteredStore: every call of the Store interface delegated, timed, failures counted."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import date
+
+import pytest
+
+from proxy.config import MetricsConfig
+from proxy.metrics import STORE_OPERATIONS, ProxyMetrics
+from proxy.records import UsageRecord
+from proxy.store.base import Store
+from proxy.store.metered import MeteredStore
+
+
+class FakeStore:
+    """Answers or fails on demand; remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.fail = False
+
+    async def _answer(self, name: str, result):
+        self.calls.append(name)
+        if self.fail:
+            raise ConnectionError("store down")
+        return result
+
+    async def open(self) -> None:
+        await self._answer("open", None)
+
+    async def close(self) -> None:
+        await self._answer("close", None)
+
+    async def record_usage(self, record: UsageRecord) -> bool:
+        return await self._answer("record_usage", True)
+
+    async def aggregate_rows(self, *, customer, from_day, to_day, breakdown):
+        return await self._answer("aggregate_rows", [])
+
+    async def get_usage(self, request_id: str):
+        return await self._answer("get_usage", None)
+
+
+def _public_methods(cls: type) -> set[str]:
+    return {name for name, _ in inspect.getmembers(cls, inspect.isfunction) if name[0] != "_"}
+
+
+def test_metered_store_implements_every_store_method():
+    """A method added to the Store interface (budgets, journals...) must be added to the
+    wrapper too, or the proxy would fail on it at run time: this says so at once."""
+    assert _public_methods(Store) <= _public_methods(MeteredStore)
+    assert set(STORE_OPERATIONS) <= _public_methods(Store)
+
+
+RECORD = UsageRecord("req_1", 0, "acme", "m", "openai", "m", "chat.completions", 200)
+CALLS = {
+    "record_usage": lambda store: store.record_usage(RECORD),
+    "aggregate_rows": lambda store: store.aggregate_rows(
+        customer=None, from_day=date(2025, 1, 1), to_day=date(2025, 1, 2), breakdown="base"
+    ),
+    "get_usage": lambda store: store.get_usage("req_1"),
+}
+
+
+def _sample(metrics: ProxyMetrics, name: str, operation: str) -> float | None:
+    return metrics.registry.get_sample_value(name, {"operation": operation})
+
+
+async def test_calls_are_delegated_and_timed():
+    inner, metrics = FakeStore(), ProxyMetrics(MetricsConfig())
+    store = MeteredStore(inner, metrics)
+    await store.open()
+    for operation in STORE_OPERATIONS:
+        await CALLS[operation](store)
+    await store.close()
+    assert inner.calls == ["open", *STORE_OPERATIONS, "close"]
+    for operation in STORE_OPERATIONS:
+        assert _sample(metrics, "costproxy_store_latency_seconds_count", operation) == 1
+        assert _sample(metrics, "costproxy_store_errors_total", operation) == 0
+
+
+@pytest.mark.parametrize("operation", STORE_OPERATIONS)
+async def test_a_failing_call_is_counted_and_raised(operation: str):
+    inner, metrics = FakeStore(), ProxyMetrics(MetricsConfig())
+    inner.fail = True
+    with pytest.raises(ConnectionError):
+        await CALLS[operation](MeteredStore(inner, metrics))
+    assert _sample(metrics, "costproxy_store_errors_total", operation) == 1
+    assert _sample(metrics, "costproxy_store_latency_seconds_count", operation) == 1

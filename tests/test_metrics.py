@@ -1,0 +1,245 @@
+"""proxy/metrics.py in-process: label bounds, what one observation adds, error reasons."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from proxy.config import MetricsConfig, parse_config
+from proxy.errors import ConfigError
+from proxy.metrics import (
+    OTHER,
+    UPSTREAM_ERROR_REASONS,
+    CustomerLabels,
+    ProxyMetrics,
+    upstream_error_reason,
+)
+from proxy.records import UsageRecord
+
+
+def record(customer: str = "acme", **fields) -> UsageRecord:
+    values = {
+        "request_id": "req_1",
+        "ts_ms": 0,
+        "customer": customer,
+        "route": "gpt-4o-mini",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "endpoint": "chat.completions",
+        "status": 200,
+        "input_tokens": 100,
+        "cached_input_tokens": 40,
+        "output_tokens": 20,
+        "reasoning_tokens": 5,
+        "cost_nusd": 1_500_000_000,
+        "latency_ms": 250.0,
+    }
+    return UsageRecord(**{**values, **fields})
+
+
+def metrics(**config) -> ProxyMetrics:
+    return ProxyMetrics(MetricsConfig(**config))
+
+
+def value(m: ProxyMetrics, name: str, **labels: str) -> float | None:
+    return m.registry.get_sample_value(name, labels)
+
+
+def label_values(m: ProxyMetrics, metric: str, label: str) -> set[str]:
+    exposition, _ = m.exposition(None)
+    return {
+        sample.labels[label]
+        for family in text_string_to_metric_families(exposition.decode())
+        for sample in family.samples
+        if sample.name == metric and label in sample.labels
+    }
+
+
+# Customer labels.
+
+
+@pytest.mark.parametrize(
+    ("policy", "max_customers", "listed", "seen", "expected"),
+    [
+        ("all", 2, (), ["a", "b", "c", "a", "d", "b"], ["a", "b", OTHER, "a", OTHER, "b"]),
+        ("all", 0, (), ["a", "b"], [OTHER, OTHER]),
+        ("listed", 500, ("b", "d"), ["a", "b", "c", "d"], [OTHER, "b", OTHER, "d"]),
+        ("none", 500, (), ["a", "b"], [OTHER, OTHER]),
+    ],
+)
+def test_customer_labels(policy, max_customers, listed, seen, expected):
+    labels = CustomerLabels(policy, max_customers, listed)
+    assert [labels.label(customer) for customer in seen] == expected
+
+
+def test_ten_thousand_customers_leave_at_most_max_plus_one_label_values():
+    m = metrics(max_customers=100)
+    for i in range(10_000):
+        m.observe(record(f"customer-{i:05d}"), 0.0001, None)
+    customers = label_values(m, "costproxy_requests_total", "customer")
+    assert len(customers) == 101
+    assert customers == {f"customer-{i:05d}" for i in range(100)} | {OTHER}
+    assert label_values(m, "costproxy_tokens_total", "customer") == customers
+    assert len(m.customers) == 100  # memory is bounded too
+    assert value(m, "costproxy_requests_total", **_labels(OTHER)) == 9_900
+
+
+def _labels(customer: str, status: str = "200") -> dict[str, str]:
+    return {"model": "gpt-4o-mini", "provider": "openai", "customer": customer, "status": status}
+
+
+# One observation.
+
+
+def test_observe_counts_request_tokens_cost_and_timings():
+    m = metrics()
+    m.observe(record(ttft_ms=120.0), 0.0004, None)
+    m.observe(record(status=499, cost_nusd=500_000_000, ttft_ms=80.0), 0.0002, None)
+    assert value(m, "costproxy_requests_total", **_labels("acme")) == 1
+    assert value(m, "costproxy_requests_total", **_labels("acme", "499")) == 1
+    spend = {"model": "gpt-4o-mini", "provider": "openai", "customer": "acme"}
+    for kind, expected in [("input", 200), ("cached_input", 80), ("output", 40), ("reasoning", 10)]:
+        assert value(m, "costproxy_tokens_total", **spend, kind=kind) == expected
+    assert value(m, "costproxy_cost_usd_total", **spend) == pytest.approx(2.0)
+    model = {"model": "gpt-4o-mini", "provider": "openai"}
+    assert value(m, "costproxy_request_duration_seconds_count", **model) == 2
+    assert value(m, "costproxy_request_duration_seconds_sum", **model) == pytest.approx(0.5)
+    assert value(m, "costproxy_time_to_first_token_seconds_sum", **model) == pytest.approx(0.2)
+    assert value(m, "costproxy_overhead_seconds_sum") == pytest.approx(0.0006)
+    assert value(m, "costproxy_overhead_seconds_bucket", le="0.00025") == 1
+    assert value(m, "costproxy_unpriced_requests_total", **model) == 0
+
+
+def test_unpriced_and_non_streaming_requests():
+    m = metrics()
+    m.observe(record(cost_nusd=None), 0.0001, None)
+    model = {"model": "gpt-4o-mini", "provider": "openai"}
+    assert value(m, "costproxy_unpriced_requests_total", **model) == 1
+    assert value(m, "costproxy_time_to_first_token_seconds_count", **model) == 0
+
+
+def test_rejected_requests_carry_provider_none():
+    m = metrics()
+    m.rejected(401)
+    m.rejected(401)
+    m.rejected(404)
+    none = {"model": "none", "provider": "none", "customer": OTHER}
+    assert value(m, "costproxy_requests_total", **none, status="401") == 2
+    assert value(m, "costproxy_requests_total", **none, status="404") == 1
+    assert value(m, "costproxy_overhead_seconds_count") == 0
+
+
+def test_label_children_are_made_once():
+    m = metrics()
+    key = ("gpt-4o-mini", "openai", "acme", 200)
+    m.observe(record(), 0.0001, None)
+    child = m._request_children[key]
+    m.observe(record(), 0.0001, None)
+    assert m._request_children == {key: child}  # the same child: no label formatting again
+
+
+def test_series_for_errors_and_targets_exist_from_the_start():
+    m = ProxyMetrics(MetricsConfig(), providers=["openai"], targets=[("gpt-4o", "openai")])
+    for reason in UPSTREAM_ERROR_REASONS:
+        assert value(m, "costproxy_upstream_errors_total", provider="openai", reason=reason) == 0
+    assert value(m, "costproxy_unpriced_requests_total", model="gpt-4o", provider="openai") == 0
+    assert value(m, "costproxy_store_errors_total", operation="record_usage") == 0
+    m.observe(record(), 0.0001, "timeout")
+    assert value(m, "costproxy_upstream_errors_total", provider="openai", reason="timeout") == 1
+
+
+def test_inflight_gauge():
+    m = metrics()
+    m.request_started()
+    m.request_started()
+    m.request_finished()
+    assert value(m, "costproxy_inflight_requests") == 1
+
+
+def test_store_calls():
+    m = metrics()
+    m.store_call("record_usage", 0.002, failed=False)
+    m.store_call("record_usage", 0.5, failed=True)
+    assert value(m, "costproxy_store_latency_seconds_count", operation="record_usage") == 2
+    assert value(m, "costproxy_store_errors_total", operation="record_usage") == 1
+
+
+def test_exposition_follows_the_accept_header():
+    m = metrics()
+    body, content_type = m.exposition("application/openmetrics-text; version=1.0.0")
+    assert content_type.startswith("application/openmetrics-text")
+    assert body.rstrip().endswith(b"# EOF")
+    body, content_type = m.exposition(None)
+    assert content_type.startswith("text/plain")
+    assert b"costproxy_inflight_requests 0.0" in body
+
+
+def test_registries_are_per_app():
+    first, second = metrics(), metrics()
+    first.rejected(401)
+    assert value(second, "costproxy_requests_total", **_labels(OTHER, "401")) is None
+
+
+# Why the upstream failed.
+
+
+@pytest.mark.parametrize(
+    ("upstream_status", "client_status", "error_code", "reason"),
+    [
+        (200, 200, None, None),
+        (200, 499, None, None),  # the client went away: not the upstream's fault
+        (200, 502, None, "broken"),  # cut off mid-stream
+        (0, 504, "upstream_timeout", "timeout"),
+        (0, 502, "upstream_unreachable", "unreachable"),
+        (200, 502, "upstream_broken", "broken"),
+        (429, 429, None, "rate_limited"),
+        (401, 401, None, "auth"),
+        (403, 403, None, "auth"),
+        (500, 500, None, "server_error"),
+        (503, 503, None, "server_error"),
+        (400, 400, None, None),  # the client's request refused upstream
+        (404, 404, None, None),
+        (0, 0, None, None),  # cancelled before any answer
+    ],
+)
+def test_upstream_error_reason(upstream_status, client_status, error_code, reason):
+    assert upstream_error_reason(upstream_status, client_status, error_code) == reason
+    assert reason is None or reason in UPSTREAM_ERROR_REASONS
+
+
+# The config section.
+
+
+def _config(metrics_section: dict, port: int = 8080) -> dict:
+    return {
+        "server": {"port": port},
+        "providers": {"openai": {"base_url": "https://api.openai.com/v1"}},
+        "models": {"m": {"targets": [{"provider": "openai", "model": "m"}]}},
+        "metrics": metrics_section,
+    }
+
+
+def test_metrics_config_defaults():
+    config = parse_config(_config({}))
+    assert config.metrics.customer_label == "all"
+    assert config.metrics.max_customers == 500
+    assert config.metrics.port is None
+    assert config.metrics.token is None
+    assert config.request_log.enabled is True
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"customer_label": "listed"}, "'customers' is empty"),
+        ({"customers": ["acme"]}, "only used with customer_label: listed"),
+        ({"customer_label": "some"}, "metrics.customer_label"),
+        ({"max_customers": -1}, "metrics.max_customers"),
+        ({"port": 8080}, "metrics.port must differ from server.port"),
+        ({"token": "short"}, "metrics token must be at least 16 characters"),
+        ({"unknown": 1}, "metrics.unknown"),
+    ],
+)
+def test_metrics_config_errors(section, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        parse_config(_config(section))
