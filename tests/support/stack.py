@@ -8,7 +8,15 @@ import aiohttp
 
 from tests.support.procs import ServerProcess
 
-__all__ = ["ADMIN_TOKEN", "BACKEND_KEY", "SECRETS", "UPSTREAM_KEY", "Stack", "base_config"]
+__all__ = [
+    "ADMIN_TOKEN",
+    "BACKEND_KEY",
+    "METRICS_TOKEN",
+    "SECRETS",
+    "UPSTREAM_KEY",
+    "Stack",
+    "base_config",
+]
 
 # Distinctive values so that a leak is easy to grep for in logs and responses.
 UPSTREAM_KEY = "sk-upstream-SECRET-3f9a1c"
@@ -16,7 +24,8 @@ ACME_KEY = "sk-client-acme-SECRET-77d2"
 GLOBEX_KEY = "sk-client-globex-SECRET-1b4e"
 BACKEND_KEY = "sk-client-backend-SECRET-9c0d"
 ADMIN_TOKEN = "admin-token-SECRET-5e6f7a8b9c"
-SECRETS = (UPSTREAM_KEY, ACME_KEY, GLOBEX_KEY, BACKEND_KEY, ADMIN_TOKEN)
+METRICS_TOKEN = "metrics-token-SECRET-d4c3b2a1"
+SECRETS = (UPSTREAM_KEY, ACME_KEY, GLOBEX_KEY, BACKEND_KEY, ADMIN_TOKEN, METRICS_TOKEN)
 
 ENV = {
     "T_UPSTREAM_KEY": UPSTREAM_KEY,
@@ -24,6 +33,7 @@ ENV = {
     "T_GLOBEX_KEY": GLOBEX_KEY,
     "T_BACKEND_KEY": BACKEND_KEY,
     "T_ADMIN_TOKEN": ADMIN_TOKEN,
+    "T_METRICS_TOKEN": METRICS_TOKEN,
 }
 
 # USD per 1M tokens, as configured below (the tests compute costs from these literals).
