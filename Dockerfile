@@ -5,9 +5,7 @@ FROM python:3.12-slim
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    # prometheus-client's *_created series double the series count for no dashboard use.
-    PROMETHEUS_DISABLE_CREATED_SERIES=True
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -10,13 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
 from proxy.config import MetricsConfig
+from proxy.metrics_core import (
+    CounterChild,
+    CounterFamily,
+    GaugeFunction,
+    HistogramChild,
+    HistogramFamily,
+)
 from proxy.records import UsageRecord
 
 __all__ = [
+    "CONTENT_TYPE",
     "NONE",
     "OTHER",
     "STORE_OPERATIONS",
@@ -29,6 +36,7 @@ __all__ = [
 OTHER = "other"  # the customer label of every customer not labelled individually
 NONE = "none"  # model and provider of requests rejected before routing (401, 400, 404, 413)
 
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UPSTREAM_ERROR_REASONS = (
     "timeout",
     "unreachable",
@@ -104,25 +112,25 @@ class CustomerLabels:
 class _Spend:
     """Children of one (model, provider, customer)."""
 
-    input: Counter
-    cached_input: Counter
-    output: Counter
-    reasoning: Counter
-    cost: Counter
+    input: CounterChild
+    cached_input: CounterChild
+    output: CounterChild
+    reasoning: CounterChild
+    cost: CounterChild
 
 
 @dataclass(frozen=True, slots=True)
 class _Timing:
     """Children of one (model, provider)."""
 
-    duration: Histogram
-    ttft: Histogram
-    unpriced: Counter
+    duration: HistogramChild
+    ttft: HistogramChild
+    unpriced: CounterChild
 
 
 class ProxyMetrics:
-    """Every collector of the proxy. Label children are cached by their label tuple, so
-    the request path does dict lookups only, no label formatting."""
+    """Every metric of the proxy. Label children are cached by their label tuple, so the
+    request path does dict lookups and float additions only, no label formatting."""
 
     def __init__(
         self,
@@ -131,89 +139,85 @@ class ProxyMetrics:
         providers: Iterable[str] = (),
         targets: Iterable[tuple[str, str]] = (),
     ) -> None:
-        self.registry = CollectorRegistry()
         self.customers = CustomerLabels(
             config.customer_label, config.max_customers, config.customers
         )
-        r = self.registry
-        self._requests = Counter(
-            "costproxy_requests",
+        self._requests = CounterFamily(
+            "costproxy_requests_total",
             "Requests answered, by upstream model, provider, customer and the HTTP status "
             "the client got (provider and model 'none': rejected before routing).",
             ("model", "provider", "customer", "status"),
-            registry=r,
         )
-        self._tokens = Counter(
-            "costproxy_tokens",
+        self._tokens = CounterFamily(
+            "costproxy_tokens_total",
             "Tokens billed, by kind: input (all prompt tokens), cached_input (the cached "
             "part of input), output (all completion tokens), reasoning (part of output).",
             ("model", "provider", "customer", "kind"),
-            registry=r,
         )
-        self._cost = Counter(
-            "costproxy_cost_usd",
+        self._cost = CounterFamily(
+            "costproxy_cost_usd_total",
             "Spend in USD (exact figures: the spend API).",
             ("model", "provider", "customer"),
-            registry=r,
         )
-        self._unpriced = Counter(
-            "costproxy_unpriced_requests",
+        self._unpriced = CounterFamily(
+            "costproxy_unpriced_requests_total",
             "Billable requests to a model without a price: their cost is unknown.",
             ("model", "provider"),
-            registry=r,
         )
-        self._duration = Histogram(
+        self._duration = HistogramFamily(
             "costproxy_request_duration_seconds",
             "Time from the request's arrival to its last byte, routed requests.",
             ("model", "provider"),
-            buckets=_DURATION_BUCKETS,
-            registry=r,
+            _DURATION_BUCKETS,
         )
-        self._ttft = Histogram(
+        self._ttft = HistogramFamily(
             "costproxy_time_to_first_token_seconds",
             "Time from the request's arrival to the upstream's first stream chunk.",
             ("model", "provider"),
-            buckets=_TTFT_BUCKETS,
-            registry=r,
+            _TTFT_BUCKETS,
         )
-        self._overhead = Histogram(
+        self._overhead = HistogramFamily(
             "costproxy_overhead_seconds",
             "Time a routed request spent in the proxy itself: its whole time in the "
             "handler minus the time spent waiting for the upstream.",
-            buckets=_OVERHEAD_BUCKETS,
-            registry=r,
+            (),
+            _OVERHEAD_BUCKETS,
         )
-        self._upstream_errors = Counter(
-            "costproxy_upstream_errors",
+        self._upstream_errors = CounterFamily(
+            "costproxy_upstream_errors_total",
             "Upstream failures, by provider and reason.",
             ("provider", "reason"),
-            registry=r,
         )
         self._inflight = 0
-        Gauge(
+        inflight = GaugeFunction(
             "costproxy_inflight_requests",
             "Requests being handled right now.",
-            registry=r,
-        ).set_function(lambda: self._inflight)
-        self._store_errors = Counter(
-            "costproxy_store_errors",
+            lambda: self._inflight,
+        )
+        self._store_errors = CounterFamily(
+            "costproxy_store_errors_total",
             "Store calls that raised, by operation.",
             ("operation",),
-            registry=r,
         )
-        self._store_latency = Histogram(
+        self._store_latency = HistogramFamily(
             "costproxy_store_latency_seconds",
             "Duration of store calls, by operation.",
             ("operation",),
-            buckets=_STORE_BUCKETS,
-            registry=r,
+            _STORE_BUCKETS,
         )
-        ProcessCollector(registry=r)
+        self._families = (
+            self._requests, self._tokens, self._cost, self._unpriced, self._duration,
+            self._ttft, self._overhead, self._upstream_errors, inflight, self._store_errors,
+            self._store_latency,
+        )  # fmt: skip
+        # CPU, memory, file descriptors: read from /proc at scrape time.
+        self._process = CollectorRegistry()
+        ProcessCollector(registry=self._process)
 
-        self._request_children: dict[tuple[str, str, str, int], Counter] = {}
+        self._overhead_child = self._overhead.labels()
+        self._request_children: dict[tuple[str, str, str, int], CounterChild] = {}
         self._spend_children: dict[tuple[str, str, str], _Spend] = {}
         self._timing_children: dict[tuple[str, str], _Timing] = {}
-        self._error_children: dict[tuple[str, str], Counter] = {}
         self._store_children = {
             op: (self._store_latency.labels(op), self._store_errors.labels(op))
             for op in STORE_OPERATIONS
@@ -221,7 +225,7 @@ class ProxyMetrics:
         # Series that exist from the start, so that rate() and alerts see the first error.
         for provider in providers:
             for reason in UPSTREAM_ERROR_REASONS:
-                self._error_child(provider, reason)
+                self._upstream_errors.labels(provider, reason)
         for model, provider in targets:
             self._timing(model, provider)
 
@@ -242,8 +246,7 @@ class ProxyMetrics:
         requests.inc()
         spend_key = (model, provider, customer)
         spend = self._spend_children.get(spend_key) or self._spend(spend_key)
-        # Zero increments are skipped: each inc() takes a lock, and most requests have
-        # no cached or reasoning tokens.
+        # Most requests have no cached or reasoning tokens: skip the zero additions.
         if record.input_tokens:
             spend.input.inc(record.input_tokens)
         if record.cached_input_tokens:
@@ -260,9 +263,9 @@ class ProxyMetrics:
         timing.duration.observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
             timing.ttft.observe(record.ttft_ms / 1000)
-        self._overhead.observe(overhead_s)
+        self._overhead_child.observe(overhead_s)
         if upstream_error is not None:
-            self._error_child(provider, upstream_error).inc()
+            self._upstream_errors.labels(provider, upstream_error).inc()
 
     def rejected(self, status: int) -> None:
         """Account for a request refused before it was routed."""
@@ -277,15 +280,14 @@ class ProxyMetrics:
 
     # Scraping.
 
-    def exposition(self, accept: str | None) -> tuple[bytes, str]:
-        """The metrics in the format the scraper asked for (OpenMetrics or text), and its
-        content type."""
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+    def exposition(self) -> bytes:
+        """Every metric in Prometheus' text format (`CONTENT_TYPE`)."""
+        text = "".join(family.render() for family in self._families)
+        return text.encode() + generate_latest(self._process)
 
     # Label children, made once each.
 
-    def _request_child(self, key: tuple[str, str, str, int]) -> Counter:
+    def _request_child(self, key: tuple[str, str, str, int]) -> CounterChild:
         model, provider, customer, status = key
         child = self._requests.labels(model, provider, customer, str(status))
         self._request_children[key] = child
@@ -311,11 +313,3 @@ class ProxyMetrics:
         )
         self._timing_children[(model, provider)] = timing
         return timing
-
-    def _error_child(self, provider: str, reason: str) -> Counter:
-        child = self._error_children.get((provider, reason))
-        if child is None:
-            child = self._error_children[(provider, reason)] = self._upstream_errors.labels(
-                provider, reason
-            )
-        return child

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from proxy.auth import bearer_matches
 from proxy.errors import AuthenticationError
+from proxy.metrics import CONTENT_TYPE
 from proxy.middleware import error_middleware
 from proxy.state import STATE
 
@@ -22,9 +23,8 @@ async def serve_metrics(request: web.Request) -> web.Response:
     token = state.config.metrics.token
     if token is not None and not bearer_matches(request.headers, token.get_secret_value()):
         raise AuthenticationError("Invalid or missing metrics token.", code="invalid_metrics_token")
-    body, content_type = state.metrics.exposition(request.headers.get("Accept"))
-    # Set whole: the OpenMetrics type carries parameters aiohttp's content_type= rejects.
-    return web.Response(body=body, headers={"Content-Type": content_type})
+    # Set whole: aiohttp's content_type= does not take the format's version parameter.
+    return web.Response(body=state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def _metrics_listener(app: web.Application) -> AsyncIterator[None]:

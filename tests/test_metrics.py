@@ -41,17 +41,24 @@ def metrics(**config) -> ProxyMetrics:
     return ProxyMetrics(MetricsConfig(**config))
 
 
+def samples(m: ProxyMetrics) -> dict[tuple[str, frozenset], float]:
+    """Every sample of the exposition, read back with prometheus-client's own parser."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(m.exposition().decode())
+        for sample in family.samples
+    }
+
+
 def value(m: ProxyMetrics, name: str, **labels: str) -> float | None:
-    return m.registry.get_sample_value(name, labels)
+    return samples(m).get((name, frozenset(labels.items())))
 
 
 def label_values(m: ProxyMetrics, metric: str, label: str) -> set[str]:
-    exposition, _ = m.exposition(None)
     return {
-        sample.labels[label]
-        for family in text_string_to_metric_families(exposition.decode())
-        for sample in family.samples
-        if sample.name == metric and label in sample.labels
+        dict(labels)[label]
+        for name, labels in samples(m)
+        if name == metric and label in dict(labels)
     }
 
 
@@ -136,6 +143,7 @@ def test_label_children_are_made_once():
     child = m._request_children[key]
     m.observe(record(), 0.0001, None)
     assert m._request_children == {key: child}  # the same child: no label formatting again
+    assert child.value == 2
 
 
 def test_series_for_errors_and_targets_exist_from_the_start():
@@ -164,14 +172,27 @@ def test_store_calls():
     assert value(m, "costproxy_store_errors_total", operation="record_usage") == 1
 
 
-def test_exposition_follows_the_accept_header():
+def test_exposition_is_prometheus_text_with_escaped_labels():
     m = metrics()
-    body, content_type = m.exposition("application/openmetrics-text; version=1.0.0")
-    assert content_type.startswith("application/openmetrics-text")
-    assert body.rstrip().endswith(b"# EOF")
-    body, content_type = m.exposition(None)
-    assert content_type.startswith("text/plain")
-    assert b"costproxy_inflight_requests 0.0" in body
+    m.observe(record('we "quote"\\back\nslash'), 0.0001, None)
+    text = m.exposition().decode()
+    assert "# TYPE costproxy_requests_total counter" in text
+    assert "# TYPE costproxy_overhead_seconds histogram" in text
+    assert 'costproxy_overhead_seconds_bucket{le="+Inf"} 1' in text
+    assert "process_cpu_seconds_total" in text
+    assert label_values(m, "costproxy_requests_total", "customer") == {'we "quote"\\back\nslash'}
+
+
+def test_histogram_buckets_are_cumulative_and_inclusive():
+    m = metrics()
+    for seconds in (0.0001, 0.0001, 0.0003, 0.2):
+        m.observe(record(), seconds, None)
+    assert value(m, "costproxy_overhead_seconds_bucket", le="0.0001") == 2  # le is <=
+    assert value(m, "costproxy_overhead_seconds_bucket", le="0.0005") == 3
+    assert value(m, "costproxy_overhead_seconds_bucket", le="0.1") == 3
+    assert value(m, "costproxy_overhead_seconds_bucket", le="+Inf") == 4
+    assert value(m, "costproxy_overhead_seconds_count") == 4
+    assert value(m, "costproxy_overhead_seconds_sum") == pytest.approx(0.2005)
 
 
 def test_registries_are_per_app():

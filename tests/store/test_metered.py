@@ -6,6 +6,7 @@ import inspect
 from datetime import date
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.config import MetricsConfig
 from proxy.metrics import STORE_OPERATIONS, ProxyMetrics
@@ -65,7 +66,11 @@ CALLS = {
 
 
 def _sample(metrics: ProxyMetrics, name: str, operation: str) -> float | None:
-    return metrics.registry.get_sample_value(name, {"operation": operation})
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == {"operation": operation}:
+                return sample.value
+    return None
 
 
 async def test_calls_are_delegated_and_timed():
