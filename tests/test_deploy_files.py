@@ -26,7 +26,7 @@ from tests.support.observability import (
     load_dashboard,
 )
 from tests.support.procs import REPO
-from tests.support.prometheus import promtool
+from tests.support.prometheus import _binary, promtool
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
@@ -270,3 +270,8 @@ def test_the_demo_profile_is_wired_to_the_proxy():
 def test_the_proxy_command_parses():
     args = build_parser().parse_args(SERVICES["proxy"]["command"])
     assert args.command == "serve"
+
+
+def test_a_missing_prometheus_binary_fails_with_the_install_line():
+    with pytest.raises(RuntimeError, match="apt-get install -y --no-install-recommends prometheus"):
+        _binary("prometheus-not-installed-here")

@@ -89,6 +89,7 @@ class Observed:
     proxy: ServerProcess
     metrics_url: str
     rounds: int
+    at: float  # when the last scrape had seen all traffic: queries are evaluated then
 
 
 async def _send(http: aiohttp.ClientSession, url: str, path: str, headers, body, status) -> None:
@@ -97,10 +98,11 @@ async def _send(http: aiohttp.ClientSession, url: str, path: str, headers, body,
         assert resp.status == status, (path, headers, resp.status)
 
 
-async def _query(http: aiohttp.ClientSession, prometheus: PrometheusServer, expr: str) -> dict:
-    async with http.get(
-        prometheus.url + "/api/v1/query", params={"query": expr, "time": str(time.time())}
-    ) as resp:
+async def _query(
+    http: aiohttp.ClientSession, prometheus: PrometheusServer, expr: str, at: float | None = None
+) -> dict:
+    params = {"query": expr, "time": str(time.time() if at is None else at)}
+    async with http.get(prometheus.url + "/api/v1/query", params=params) as resp:
         answer = await resp.json()
     assert answer["status"] == "success", f"{expr}: {answer}"
     return answer["data"]
@@ -150,14 +152,16 @@ async def observed(
                 rounds += 1
                 await asyncio.sleep(0.2)
             await _wait_for(http, prometheus, "sum(costproxy_requests_total)", rounds * len(ROUND))
-        yield Observed(prometheus, proxy, f"http://127.0.0.1:{metrics_port}/metrics", rounds)
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        # A fixed evaluation time: however slow the machine, rate() windows hold the traffic.
+        yield Observed(prometheus, proxy, metrics_url, rounds, at=time.time())
     finally:
         prometheus.close()
         proxy.stop()
 
 
 async def _assert_returns_data(http: aiohttp.ClientSession, observed: Observed, query: Query):
-    data = await _query(http, observed.prometheus, query.expr)
+    data = await _query(http, observed.prometheus, query.expr, observed.at)
     assert data["resultType"] == "vector", query.where
     result = data["result"]
     if query.pending:
