@@ -246,14 +246,17 @@ async def test_the_metrics_port_wants_the_token(observed: Observed, http):
 async def test_request_log_has_one_line_per_request_and_no_secret_or_text(observed: Observed):
     lines = [line for line in observed.proxy.logs().splitlines() if line.startswith("{")]
     entries = [orjson.loads(line) for line in lines]
-    assert len(entries) == observed.rounds * len(ROUND)
+    assert len(entries) == observed.rounds * len(ROUND), lines
     assert Counter(str(e["status"]) for e in entries) == Counter(
         {s: n * observed.rounds for s, n in Counter(RECORDED_STATUSES).items()}
     )
     routed = [e for e in entries if e["request_id"] is not None]
     assert {e["customer"] for e in routed} == {"acme", "globex", "initech"}
-    assert {e["upstream_error"] for e in routed} == {None, "server_error", "rate_limited", "broken"}
-    assert all(e["overhead_ms"] <= e["latency_ms"] for e in routed)
+    reasons = {e["upstream_error"] for e in routed}
+    assert reasons == {None, "server_error", "rate_limited", "broken"}, routed
+    # Not compared with latency_ms: that ends when the record is settled, the overhead a
+    # little later, once the response is handed over and the record submitted.
+    assert all(e["overhead_ms"] >= 0 for e in routed), routed
     text = observed.proxy.logs()
     for secret in SECRETS:
         assert secret not in text
