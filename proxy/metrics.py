@@ -1,5 +1,5 @@
-"""Prometheus metrics of one proxy instance: collectors on a registry the app owns, and the
-rule that bounds which customers become label values.
+"""Prometheus metrics of one proxy instance, owned by its ProxyState (no global registry),
+and the rule that bounds which customers become label values.
 
 Counters are per instance; Prometheus adds the `instance` label, so `sum()` across
 instances is correct. Exact money stays in the store: these are floats for dashboards.
@@ -37,14 +37,8 @@ OTHER = "other"  # the customer label of every customer not labelled individuall
 NONE = "none"  # model and provider of requests rejected before routing (401, 400, 404, 413)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-UPSTREAM_ERROR_REASONS = (
-    "timeout",
-    "unreachable",
-    "broken",
-    "rate_limited",
-    "auth",
-    "server_error",
-)
+UPSTREAM_ERROR_REASONS = ("timeout", "unreachable", "broken", "rate_limited", "auth",
+                          "server_error")  # fmt: skip
 STORE_OPERATIONS = ("record_usage", "aggregate_rows", "get_usage")
 
 # Upstream calls last from tens of milliseconds (embeddings) to minutes (long generations).
