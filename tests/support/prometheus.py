@@ -6,16 +6,15 @@ install it, never a skip: the dashboards and alert rules are only proven against
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-from tests.support.procs import free_port
+from tests.support.procs import ServerProcess, free_port
 
 __all__ = ["PrometheusServer", "promtool"]
 
@@ -62,53 +61,31 @@ class PrometheusServer:
             "scrape_configs": [scrape],
         }
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 20.0) -> PrometheusServer:
-        log = (self.dir / "prometheus.log").open("ab")
-        self._process = subprocess.Popen(
+        self._server = ServerProcess(
             [
-                self.executable,
                 f"--config.file={self.dir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={self.dir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            port=self.port,
+            health_path="/-/ready",
+            env=dict(os.environ),
+            program=(self.executable,),
+            name="prometheus",
         )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"prometheus exited at start-up:\n{self.logs()}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        self.close()
-        raise RuntimeError(f"prometheus was not ready in {timeout}s:\n{self.logs()}")
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self, timeout: float = 20.0) -> PrometheusServer:
+        self._server.start(timeout)
+        return self
 
     def logs(self) -> str:
-        try:
-            return (self.dir / "prometheus.log").read_text(errors="replace")[-4000:]
-        except OSError:
-            return "(no log)"
+        return self._server.logs()[-4000:]
 
     def close(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        self._server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
