@@ -1,16 +1,23 @@
-"""The admin API: reading spend and usage records. Every route needs the admin token."""
+"""The admin API: spend, usage records, providers and reload. Every route needs the admin token."""
 
 from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
 
 from proxy.auth import bearer_matches
-from proxy.errors import AuthenticationError, BadRequestError, NotFoundError
-from proxy.spend import SpendQuery, SpendQueryError, summarize
-from proxy.state import STATE, ProxyState
+from proxy.breaker import Breaker
+from proxy.errors import AuthenticationError, BadRequestError, ConfigError, NotFoundError
+from proxy.health import HealthBook, TargetHealth
+from proxy.reload import RELOADER, Reloader
+from proxy.routing import Target
+from proxy.spend import SpendQuery, SpendQueryError, summarize, summarize_what_if
+from proxy.state import STATE, ProxyState, Snapshot
 
-__all__ = ["add_admin_routes", "query_spend"]
+__all__ = ["add_admin_routes", "providers_report", "query_spend"]
 
 
 def _require_admin(request: web.Request) -> ProxyState:
@@ -42,7 +49,13 @@ async def query_spend(state: ProxyState, query: SpendQuery) -> dict:
             to_day=query.to_day,
             breakdown=query.breakdown,
         )
-    return summarize(query, base, breakdown)
+    answer = summarize(query, base, breakdown)
+    if query.what_if:
+        rows = await state.store.what_if_rows(
+            customer=query.customer, from_day=query.from_day, to_day=query.to_day
+        )
+        answer["what_if"] = summarize_what_if(query, rows)
+    return answer
 
 
 async def get_spend(request: web.Request) -> web.Response:
@@ -64,6 +77,103 @@ async def get_usage_record(request: web.Request) -> web.Response:
     return _json(record.to_dict())
 
 
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _target_report(target: Target, routes: list[str], health: HealthBook, now: float) -> dict:
+    figures = health.peek(target)
+    if figures is None:  # no request yet on this pool
+        figures = TargetHealth(target.provider, Breaker(1, 1.0))
+    breaker = figures.breaker
+    return {
+        "model": target.model,
+        "routes": routes,
+        "priced": target.price is not None,
+        "breaker": {
+            "state": breaker.state(now),
+            "consecutive_failures": breaker.consecutive_failures,
+            "opens": breaker.opens,
+            "probe_in_s": round(breaker.remaining_s(now), 3),
+        },
+        "latency_ms": None if figures.latency_ms is None else round(figures.latency_ms, 3),
+        "requests": figures.requests,
+        "failures": figures.failures,
+        "last_error": figures.last_error,
+    }
+
+
+def providers_report(snapshot: Snapshot, health: HealthBook, now: float) -> dict:
+    """Providers, their targets with breaker state and recent figures, and the routes."""
+    targets: dict[str, dict[str, tuple[Target, list[str]]]] = {n: {} for n in snapshot.providers}
+    for route in snapshot.routes.values():
+        for target in route.targets:
+            entry = targets[target.provider.name].setdefault(target.model, (target, []))
+            entry[1].append(route.name)
+    return {
+        "generation": snapshot.generation,
+        "loaded_at": _iso(snapshot.loaded_at),
+        "providers": [
+            {
+                "name": name,
+                "kind": provider.kind,
+                "base_url": provider.config.base_url,
+                "price_namespace": provider.price_namespace,
+                "pool_since_generation": provider.since_generation,
+                "targets": [
+                    _target_report(target, routes, health, now)
+                    for target, routes in targets[name].values()
+                ],
+            }
+            for name, provider in snapshot.providers.items()
+        ],
+        "routes": [
+            {
+                "name": route.name,
+                "strategy": route.strategy,
+                "targets": [f"{t.provider.name}/{t.model}" for t in route.targets],
+                "retries": route.retries,
+                "timeout_s": route.timeout_s,
+            }
+            for route in snapshot.routes.values()
+        ],
+    }
+
+
+async def get_providers(request: web.Request) -> web.Response:
+    state = _require_admin(request)
+    report = providers_report(state.snapshot, state.health, asyncio.get_running_loop().time())
+    reloader: Reloader | None = request.app.get(RELOADER)
+    if reloader is not None:
+        report["reload"] = {
+            "config_path": str(reloader.path),
+            "succeeded": reloader.succeeded,
+            "failed": reloader.failed,
+            "last_error": reloader.last_error,
+            "last_reload_at": _iso(reloader.last_reload_at),
+        }
+    return _json(report)
+
+
+async def post_reload(request: web.Request) -> web.Response:
+    _require_admin(request)
+    reloader: Reloader | None = request.app.get(RELOADER)
+    if reloader is None:
+        raise BadRequestError(
+            "This proxy was not started from a config file, so there is nothing to reload.",
+            code="reload_unavailable",
+        )
+    try:
+        changes = await reloader.reload("admin API")
+    except ConfigError as exc:
+        raise BadRequestError(
+            f"Config rejected; the running config stays in force. {exc}", code="invalid_config"
+        ) from None
+    return _json({"status": "reloaded", **changes})
+
+
 def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/admin/v1/spend", get_spend)
     app.router.add_get("/admin/v1/usage/{request_id}", get_usage_record)
+    app.router.add_get("/admin/v1/providers", get_providers)
+    app.router.add_post("/admin/v1/reload", post_reload)

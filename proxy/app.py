@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+import os
+import signal
+from collections.abc import AsyncIterator, Mapping
 
-import orjson
 from aiohttp import web
 
 from proxy import tokens
@@ -15,6 +15,7 @@ from proxy.config import Config, StoreConfig
 from proxy.metrics_http import add_metrics_endpoint
 from proxy.middleware import error_middleware
 from proxy.pipeline.handler import endpoint_handler
+from proxy.reload import RELOADER, Reloader
 from proxy.state import STATE, build_state
 from proxy.store.base import Store
 
@@ -45,31 +46,32 @@ def make_store(config: StoreConfig) -> Store:
     return SQLiteStore(config.sqlite_path, usage_log_max_rows=config.usage_log_max)
 
 
-def _models_body(config: Config) -> bytes:
-    created = int(time.time())
-    return orjson.dumps(
-        {
-            "object": "list",
-            "data": [
-                {"id": name, "object": "model", "created": created, "owned_by": "costproxy"}
-                for name in config.models
-            ],
-        }
-    )
-
-
-def create_app(config: Config, *, store: Store | None = None) -> web.Application:
+def create_app(
+    config: Config,
+    *,
+    store: Store | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> web.Application:
+    """The proxy. With `config_path`, the config can be reloaded from that file (SIGHUP,
+    POST /admin/v1/reload, or `reload.watch`); `env` is what it interpolates then."""
     app = web.Application(
         middlewares=[error_middleware],
         client_max_size=config.server.max_body_bytes,
     )
-    state = build_state(config, store or make_store(config.store))
+    source = str(config_path) if config_path is not None else "<config>"
+    state = build_state(config, store or make_store(config.store), source=source)
     app[STATE] = state
-    models_body = _models_body(config)
+    if config_path is not None:
+        reloader = app[RELOADER] = Reloader(state, config_path, env)
+        state.metrics.watch_reloads(
+            lambda: (reloader.succeeded, reloader.failed, state.snapshot.generation)
+        )
 
     async def list_models(request: web.Request) -> web.Response:
-        state.keys.authenticate(request.headers)
-        return web.Response(body=models_body, content_type="application/json")
+        snapshot = state.snapshot
+        snapshot.keys.authenticate(request.headers)
+        return web.Response(body=snapshot.models_body, content_type="application/json")
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(body=b'{"status":"ok"}', content_type="application/json")
@@ -80,6 +82,8 @@ def create_app(config: Config, *, store: Store | None = None) -> web.Application
     app.router.add_get("/healthz", health)
     add_admin_routes(app)
     app.cleanup_ctx.append(_lifecycle)
+    if config_path is not None:
+        app.cleanup_ctx.append(_reloading)
     add_metrics_endpoint(app)
     return app
 
@@ -96,13 +100,29 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     warmup = asyncio.get_running_loop().run_in_executor(None, _warm_tokenizers)
     await state.store.open()
     try:
-        for provider in state.providers.values():
-            await provider.start()
+        await state.runtime.start()
         yield
         await warmup
         # Shutdown: the server has stopped taking requests and waited for running ones.
         await state.recorder.drain()
     finally:
-        for provider in state.providers.values():
-            await provider.close()
+        await state.runtime.close()
         await state.store.close()
+
+
+async def _reloading(app: web.Application) -> AsyncIterator[None]:
+    """SIGHUP and the file watch, while the app runs."""
+    reloader = app[RELOADER]
+    loop = asyncio.get_running_loop()
+    sighup = getattr(signal, "SIGHUP", None)  # not on Windows
+    if sighup is not None:
+        loop.add_signal_handler(sighup, reloader.reload_in_background, "SIGHUP")
+    watcher = loop.create_task(reloader.watch())
+    try:
+        yield
+    finally:
+        if sighup is not None:
+            loop.remove_signal_handler(sighup)
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await reloader.close()

@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
-    app = create_app(config)
+    app = create_app(config, config_path=args.config)
     print(
         f"costproxy listening on http://{host}:{port}/v1 (store: {config.store.backend})",
         flush=True,
@@ -100,7 +100,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             await web.TCPSite(fake, "127.0.0.1", args.fake_port).start()
             runners.append(fake)
         proxy_runner = web.AppRunner(
-            create_app(config), access_log=None, shutdown_timeout=config.server.shutdown_timeout_s
+            create_app(config, config_path=args.config, env=env),
+            access_log=None,
+            shutdown_timeout=config.server.shutdown_timeout_s,
         )
         await proxy_runner.setup()
         await web.TCPSite(proxy_runner, config.server.host, config.server.port).start()
@@ -123,7 +125,15 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from proxy.state import build_snapshot
+
     config = _load(args.config)
+    try:
+        # The same complete check a reload makes: prices, what-if rules, strategies.
+        build_snapshot(config, source=args.config)
+    except ConfigError as exc:
+        print(f"costproxy: {exc}", file=sys.stderr)
+        return 1
     print(
         f"{args.config}: valid ({len(config.providers)} providers, {len(config.models)} models, "
         f"{len(config.keys)} keys)"
@@ -152,6 +162,27 @@ def _table(answer: dict) -> str:
     ]
     total_label = ["TOTAL", *[""] * (len(dims) - 1)] if dims else []
     rows.append(total_label + [str(answer["total"][c]) for c in _TOTAL_COLUMNS])
+    return _aligned(columns, rows)
+
+
+_WHAT_IF_COLUMNS = (
+    "requests",
+    "unpriced_requests",
+    "input_tokens",
+    "output_tokens",
+    "actual_cost_usd",
+    "alternative_cost_usd",
+    "saving_usd",
+)
+
+
+def _what_if_table(section: dict) -> str:
+    columns = [*section["group_by"], *_WHAT_IF_COLUMNS]
+    rows = [["-" if g[c] is None else str(g[c]) for c in columns] for g in section["groups"]]
+    return _aligned(columns, rows)
+
+
+def _aligned(columns: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
@@ -172,7 +203,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             "customer": args.customer,
             "from": args.from_day,
             "to": args.to_day,
-            "group_by": args.group_by,
+            # What-if figures are read per customer and model unless asked otherwise.
+            "group_by": args.group_by or ("customer,model" if args.what_if else None),
+            "what_if": "1" if args.what_if else None,
         }.items()
         if v
     }
@@ -198,6 +231,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     who = answer["customer"] or "all customers"
     print(f"Spend of {who}, {answer['from']} .. {answer['to']} (UTC), USD")
     print(_table(answer))
+    if "what_if" in answer:
+        print()
+        print("What if: the same requests at the alternatives' prices (saving = actual - alt.)")
+        print(_what_if_table(answer["what_if"]))
+        print(f"Note: {answer['what_if']['note']}.")
     return 0
 
 
@@ -233,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="to_day", help="UTC date, inclusive, default: end of this month"
     )
     report.add_argument("--group-by", help=f"comma list of {', '.join(DIMENSIONS)}")
+    report.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also show what the requests would have cost under the config's what_if rules",
+    )
     report.add_argument("--json", action="store_true", help="print the spend API's JSON answer")
     report.set_defaults(func=cmd_report)
 

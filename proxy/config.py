@@ -28,11 +28,13 @@ from proxy.errors import ConfigError
 
 __all__ = [
     "AdminConfig",
+    "BreakerConfig",
     "Config",
     "KeyConfig",
     "MetricsConfig",
     "PriceConfig",
     "ProviderConfig",
+    "ReloadConfig",
     "RequestLogConfig",
     "RouteConfig",
     "ServerConfig",
@@ -40,6 +42,7 @@ __all__ = [
     "TargetConfig",
     "interpolate_env",
     "load_config",
+    "load_config_text",
     "load_yaml",
     "parse_config",
 ]
@@ -114,10 +117,15 @@ class RequestLogConfig(_Model):
 
 
 class ProviderConfig(_Model):
-    kind: Literal["openai"] = "openai"
+    kind: Literal["openai", "azure"] = "openai"
     base_url: str
     api_key: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    # Azure OpenAI only: the `api-version` query parameter, and model name -> deployment
+    # name where they differ (a target's `model` is what is billed; the deployment is
+    # only an address).
+    api_version: str | None = None
+    deployments: dict[str, str] = Field(default_factory=dict)
     # Which prefix of the price table this provider is billed under; defaults to its name.
     price_namespace: str | None = None
     connect_timeout_s: float = Field(10.0, gt=0)
@@ -131,6 +139,14 @@ class ProviderConfig(_Model):
             raise ValueError("base_url must be an http(s) URL, e.g. https://api.openai.com/v1")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ProviderConfig:
+        if self.kind == "azure" and not self.api_version:
+            raise ValueError("an azure provider needs api_version, e.g. 2024-10-21")
+        if self.kind != "azure" and (self.api_version or self.deployments):
+            raise ValueError("api_version and deployments apply to kind: azure only")
+        return self
+
 
 class TargetConfig(_Model):
     provider: str
@@ -139,11 +155,47 @@ class TargetConfig(_Model):
     priority: int = 0
 
 
+Strategy = Literal["fallback", "weighted", "cheapest", "lowest_latency"]
+
+
 class RouteConfig(_Model):
-    strategy: Literal["fallback"] = "fallback"
+    strategy: Strategy = "fallback"
     targets: list[TargetConfig] = Field(min_length=1)
     # Used to bound a request's cost when it states no max tokens itself.
     max_output_tokens: int | None = Field(None, gt=0)
+    # Attempts after the first, over the route's targets, before the first byte is sent.
+    retries: int = Field(2, ge=0, le=10)
+    # Time for all attempts together to reach the first byte; None: only the providers'
+    # own connect/read timeouts bound an attempt.
+    timeout_s: float | None = Field(None, gt=0)
+    # Backoff before trying a target again: full jitter over base * 2**n, at most max.
+    # A Retry-After longer than backoff_max_s is not waited for: the client gets the 429.
+    backoff_base_s: float = Field(0.25, ge=0)
+    backoff_max_s: float = Field(8.0, ge=0)
+
+    @model_validator(mode="after")
+    def _targets_make_sense(self) -> RouteConfig:
+        seen: set[tuple[str, str]] = set()
+        for target in self.targets:
+            key = (target.provider, target.model)
+            if key in seen:
+                raise ValueError(f"target {target.provider}/{target.model} is listed twice")
+            seen.add(key)
+        if self.strategy == "weighted" and not any(t.weight > 0 for t in self.targets):
+            raise ValueError("strategy weighted needs at least one target with weight > 0")
+        return self
+
+
+class BreakerConfig(_Model):
+    """One circuit breaker per target (provider, model)."""
+
+    failure_threshold: int = Field(5, ge=1)  # consecutive failures that open it
+    cooldown_s: float = Field(30.0, gt=0)  # open this long, then one probe is let through
+
+
+class ReloadConfig(_Model):
+    watch: bool = False  # reload when the config file changes (polled)
+    interval_s: float = Field(2.0, gt=0)
 
 
 Price = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=9)]
@@ -185,6 +237,11 @@ class Config(_Model):
     models: dict[str, RouteConfig] = Field(min_length=1)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     keys: list[KeyConfig] = Field(default_factory=list)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    reload: ReloadConfig = Field(default_factory=ReloadConfig)
+    # "provider/model -> provider/model" (price-table keys; "*" on the left: every model):
+    # what each request would have cost at the right-hand side's prices.
+    what_if: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Config:
@@ -282,6 +339,12 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config: {exc.strerror}") from None
+    return load_config_text(text, source=source, env=env)
+
+
+def load_config_text(
+    text: str, *, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> Config:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:

@@ -7,16 +7,19 @@ instances is correct. Exact money stays in the store: these are floats for dashb
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
+from proxy.breaker import STATE_CODES
 from proxy.config import MetricsConfig
+from proxy.health import HealthBook, TargetHealth
 from proxy.metrics_core import (
+    CallbackFamily,
     CounterChild,
     CounterFamily,
-    GaugeFunction,
     HistogramChild,
     HistogramFamily,
 )
@@ -30,7 +33,7 @@ __all__ = [
     "UPSTREAM_ERROR_REASONS",
     "CustomerLabels",
     "ProxyMetrics",
-    "upstream_error_reason",
+    "upstream_errors",
 ]
 
 OTHER = "other"  # the customer label of every customer not labelled individually
@@ -38,8 +41,8 @@ NONE = "none"  # model and provider of requests rejected before routing (401, 40
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UPSTREAM_ERROR_REASONS = ("timeout", "unreachable", "broken", "rate_limited", "auth",
-                          "server_error")  # fmt: skip
-STORE_OPERATIONS = ("record_usage", "aggregate_rows", "get_usage")
+                          "server_error", "other")  # fmt: skip
+STORE_OPERATIONS = ("record_usage", "aggregate_rows", "get_usage", "what_if_rows")
 
 # Upstream calls last from tens of milliseconds (embeddings) to minutes (long generations).
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -48,33 +51,28 @@ _TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
-_ERROR_CODE_REASONS = {
+# The failure reasons of proxy.pipeline.forward (one per failed attempt) → label values.
+_FAILURE_REASONS = {
     "upstream_timeout": "timeout",
     "upstream_unreachable": "unreachable",
     "upstream_broken": "broken",
+    "stream broken": "broken",  # cut off mid-stream, after the client had its first byte
+    "http 429": "rate_limited",
 }
 
 
-def upstream_error_reason(
-    upstream_status: int, client_status: int, error_code: str | None
-) -> str | None:
-    """Why the upstream failed this request, or None when it did not.
-
-    Other 4xx answers are the client's request being refused, not the upstream failing;
-    they show in `costproxy_requests_total` by status.
-    """
-    reason = _ERROR_CODE_REASONS.get(error_code) if error_code else None
-    if reason is not None:
-        return reason
-    if 200 <= upstream_status < 300:
-        return "broken" if client_status == 502 else None  # cut off mid-stream
-    if upstream_status == 429:
-        return "rate_limited"
-    if upstream_status in (401, 403):
-        return "auth"  # the provider refused our key: a config problem worth an alert
-    if upstream_status >= 500:
-        return "server_error"
-    return None
+def upstream_errors(failures: Sequence[str], final_status: int) -> tuple[str, ...]:
+    """The reason label of each upstream failure of one request: one per failed attempt,
+    plus "auth" when the answer relayed was the provider refusing our key (a config
+    problem, not retried, but worth an alert). Other 4xx answers are the client's request
+    being refused, not the upstream failing: they show in costproxy_requests_total."""
+    reasons = tuple(
+        _FAILURE_REASONS.get(f, "server_error" if f.startswith("http 5") else "other")
+        for f in failures
+    )
+    if final_status in (401, 403):
+        reasons += ("auth",)
+    return reasons
 
 
 class CustomerLabels:
@@ -132,6 +130,7 @@ class ProxyMetrics:
         *,
         providers: Iterable[str] = (),
         targets: Iterable[tuple[str, str]] = (),
+        health: HealthBook | None = None,
     ) -> None:
         self.customers = CustomerLabels(
             config.customer_label, config.max_customers, config.customers
@@ -182,11 +181,50 @@ class ProxyMetrics:
             "Upstream failures, by provider and reason.",
             ("provider", "reason"),
         )
+        self._whatif = CounterFamily(
+            "costproxy_whatif_cost_usd_total",
+            "What the same tokens would have cost at each configured what-if alternative "
+            "('provider/model'), by the model and provider actually used.",
+            ("model", "provider", "alternative"),
+        )
         self._inflight = 0
-        inflight = GaugeFunction(
+        inflight = CallbackFamily(
             "costproxy_inflight_requests",
             "Requests being handled right now.",
-            lambda: self._inflight,
+            "gauge",
+            (),
+            lambda: [((), self._inflight)],
+        )
+        self._health = health
+        breakers = CallbackFamily(
+            "costproxy_breaker_state",
+            "Circuit breaker of each target: 0 closed, 1 half-open, 2 open.",
+            "gauge",
+            ("provider", "model"),
+            lambda: self._breakers(lambda h, now: STATE_CODES[h.breaker.state(now)]),
+        )
+        breaker_opens = CallbackFamily(
+            "costproxy_breaker_opens_total",
+            "Times each target's breaker opened (since its figures were last reset by a "
+            "reload that changed its provider).",
+            "counter",
+            ("provider", "model"),
+            lambda: self._breakers(lambda h, now: h.breaker.opens),
+        )
+        self._reloads: Callable[[], tuple[int, int, int]] | None = None
+        reloads = CallbackFamily(
+            "costproxy_config_reloads_total",
+            "Config reloads, by result: ok, or rejected (the running config stayed).",
+            "counter",
+            ("result",),
+            self._reload_counts,
+        )
+        generation = CallbackFamily(
+            "costproxy_config_generation",
+            "Generation of the config serving requests: 1 at start, +1 per reload.",
+            "gauge",
+            (),
+            lambda: [] if self._reloads is None else [((), self._reloads()[2])],
         )
         self._store_errors = CounterFamily(
             "costproxy_store_errors_total",
@@ -200,9 +238,10 @@ class ProxyMetrics:
             _STORE_BUCKETS,
         )
         self._families = (
-            self._requests, self._tokens, self._cost, self._unpriced, self._duration,
-            self._ttft, self._overhead, self._upstream_errors, inflight, self._store_errors,
-            self._store_latency,
+            self._requests, self._tokens, self._cost, self._unpriced, self._whatif,
+            self._duration, self._ttft, self._overhead, self._upstream_errors, inflight,
+            breakers, breaker_opens, self._store_errors, self._store_latency, reloads,
+            generation,
         )  # fmt: skip
         # CPU, memory, file descriptors: read from /proc at scrape time.
         self._process = CollectorRegistry()
@@ -211,6 +250,7 @@ class ProxyMetrics:
         self._overhead_child = self._overhead.labels()
         self._request_children: dict[tuple[str, str, str, int], CounterChild] = {}
         self._spend_children: dict[tuple[str, str, str], _Spend] = {}
+        self._whatif_children: dict[tuple[str, str, str], CounterChild] = {}
         self._timing_children: dict[tuple[str, str], _Timing] = {}
         self._store_children = {
             op: (self._store_latency.labels(op), self._store_errors.labels(op))
@@ -231,7 +271,7 @@ class ProxyMetrics:
     def request_finished(self) -> None:
         self._inflight -= 1
 
-    def observe(self, record: UsageRecord, overhead_s: float, upstream_error: str | None) -> None:
+    def observe(self, record: UsageRecord, overhead_s: float, errors: Sequence[str]) -> None:
         """Account for one routed request once it is settled."""
         model, provider = record.model, record.provider
         customer = self.customers.label(record.customer)
@@ -258,8 +298,12 @@ class ProxyMetrics:
         if record.ttft_ms is not None:
             timing.ttft.observe(record.ttft_ms / 1000)
         self._overhead_child.observe(overhead_s)
-        if upstream_error is not None:
-            self._upstream_errors.labels(provider, upstream_error).inc()
+        for reason in errors:
+            self._upstream_errors.labels(provider, reason).inc()
+        for alternative, nusd in record.what_if.items():
+            key = (model, provider, alternative)
+            child = self._whatif_children.get(key) or self._whatif_child(key)
+            child.inc(nusd / 1e9)
 
     def rejected(self, status: int) -> None:
         """Account for a request refused before it was routed."""
@@ -273,6 +317,27 @@ class ProxyMetrics:
             errors.inc()
 
     # Scraping.
+
+    def watch_reloads(self, read: Callable[[], tuple[int, int, int]]) -> None:
+        """Export the config reloads: `read()` gives (succeeded, failed, generation)."""
+        self._reloads = read
+
+    def _reload_counts(self) -> list[tuple[tuple[str, ...], float]]:
+        if self._reloads is None:
+            return []
+        succeeded, failed, _ = self._reloads()
+        return [(("ok",), succeeded), (("rejected",), failed)]
+
+    def _breakers(
+        self, value: Callable[[TargetHealth, float], float]
+    ) -> Iterator[tuple[tuple[str, ...], float]]:
+        if self._health is None:
+            return
+        # The breakers run on the event loop's clock: time.monotonic() for asyncio's loop,
+        # and the same clock (to the millisecond) for uvloop's.
+        now = time.monotonic()
+        for (provider, model), health in self._health.entries():
+            yield (provider, model), value(health, now)
 
     def exposition(self) -> bytes:
         """Every metric in Prometheus' text format (`CONTENT_TYPE`)."""
@@ -298,6 +363,10 @@ class ProxyMetrics:
         )
         self._spend_children[key] = spend
         return spend
+
+    def _whatif_child(self, key: tuple[str, str, str]) -> CounterChild:
+        child = self._whatif_children[key] = self._whatif.labels(*key)
+        return child
 
     def _timing(self, model: str, provider: str) -> _Timing:
         timing = _Timing(

@@ -10,9 +10,9 @@ Everything runs on the proxy's event loop thread, so nothing needs a lock.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["CounterChild", "CounterFamily", "GaugeFunction", "HistogramChild", "HistogramFamily"]
+__all__ = ["CallbackFamily", "CounterChild", "CounterFamily", "HistogramChild", "HistogramFamily"]
 
 
 def _escape(value: str) -> str:
@@ -123,13 +123,28 @@ class HistogramFamily:
         return self._header + "".join(child.render() for child in self._children.values())
 
 
-class GaugeFunction:
-    """A gauge without labels whose value is read at scrape time."""
+class CallbackFamily:
+    """Samples read at scrape time from what the proxy already keeps (breakers, reloads):
+    `read()` gives (label values, value) pairs. Label strings are rendered per scrape;
+    these families are small (a few series per target)."""
 
-    def __init__(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        kind: str,
+        labelnames: Sequence[str],
+        read: Callable[[], Iterable[tuple[tuple[str, ...], float]]],
+    ) -> None:
         self.name = name
-        self._header = _header(name, help_text, "gauge")
+        self._header = _header(name, help_text, kind)
+        self._labelnames = tuple(labelnames)
         self._read = read
 
     def render(self) -> str:
-        return f"{self._header}{self.name} {float(self._read())!r}\n"
+        lines = [self._header]
+        for values, value in self._read():
+            pairs = _label_pairs(self._labelnames, values)
+            braces = f"{{{pairs}}}" if pairs else ""
+            lines.append(f"{self.name}{braces} {float(value)!r}\n")
+        return "".join(lines)

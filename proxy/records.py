@@ -16,6 +16,7 @@ __all__ = [
     "Usage",
     "UsageRecord",
     "UsageSource",
+    "WhatIfRow",
 ]
 
 UsageSource = Literal["upstream", "estimated"]
@@ -57,6 +58,8 @@ class UsageRecord:
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     attempts: int = 1
+    # Alternative "ns/model" -> what the same tokens would have cost there (see whatif.py).
+    what_if: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -66,6 +69,7 @@ class UsageRecord:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         values["tags"] = tuple(values.get("tags") or ())
+        values["what_if"] = dict(values.get("what_if") or {})
         return cls(**values)
 
 
@@ -126,3 +130,21 @@ class AggregateRow:
     model: str
     totals: Totals = field(default_factory=Totals)
     dim: str | None = None
+
+
+@dataclass(slots=True)
+class WhatIfRow:
+    """One alternative's figures for one customer, UTC day and (route, provider, model).
+
+    `totals` are the actual figures of the requests it covers (those recorded while the
+    rule was in force); `what_if_nusd` is what they would have cost at the alternative.
+    """
+
+    customer: str
+    day: str
+    route: str
+    provider: str
+    model: str
+    alternative: str
+    totals: Totals = field(default_factory=Totals)
+    what_if_nusd: int = 0

@@ -7,6 +7,7 @@ no key (only the key's name or a short hash prefix, as `key_id`), no header valu
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TextIO
 
 import orjson
@@ -28,7 +29,9 @@ class RequestLog:
         # Checked before building the line: a disabled log costs nothing per request.
         return self.enabled and _log.isEnabledFor(logging.INFO)
 
-    def routed(self, record: UsageRecord, overhead_s: float, upstream_error: str | None) -> None:
+    def routed(
+        self, record: UsageRecord, overhead_s: float, upstream_errors: Sequence[str]
+    ) -> None:
         if not self._on():
             return
         line = {
@@ -53,7 +56,7 @@ class RequestLog:
             "ttft_ms": record.ttft_ms,
             "overhead_ms": round(overhead_s * 1000, 3),
             "attempts": record.attempts,
-            "upstream_error": upstream_error,
+            "upstream_errors": upstream_errors,  # one reason per failed attempt
         }
         _emit(line)
 

@@ -7,9 +7,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from proxy.pricing import format_usd
-from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals
+from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, WhatIfRow
+from proxy.whatif import TOKENIZER_NOTE
 
-__all__ = ["DIMENSIONS", "SpendQuery", "SpendQueryError", "summarize", "totals_json"]
+__all__ = [
+    "DIMENSIONS",
+    "SpendQuery",
+    "SpendQueryError",
+    "summarize",
+    "summarize_what_if",
+    "totals_json",
+]
 
 DIMENSIONS = ("customer", "model", "route", "provider", "day", "tag", "end_user")
 MAX_RANGE_DAYS = 366
@@ -25,6 +33,7 @@ class SpendQuery:
     from_day: date
     to_day: date
     group_by: tuple[str, ...] = ()
+    what_if: bool = False  # also answer what the same requests would cost elsewhere
 
     @property
     def breakdown(self) -> Breakdown:
@@ -60,8 +69,19 @@ class SpendQuery:
             raise SpendQueryError("group_by names a dimension twice")
         if "tag" in group_by and "end_user" in group_by:
             raise SpendQueryError("group_by cannot combine 'tag' and 'end_user'")
+        what_if = (params.get("what_if") or "0").lower()
+        if what_if not in ("0", "1", "true", "false"):
+            raise SpendQueryError(f"'what_if' must be 1 or 0, got {what_if!r}")
+        if what_if in ("1", "true") and {"tag", "end_user"} & set(group_by):
+            raise SpendQueryError("what_if figures group by customer, model, route, provider, day")
         customer = params.get("customer") or None
-        return cls(customer=customer, from_day=from_day, to_day=to_day, group_by=group_by)
+        return cls(
+            customer=customer,
+            from_day=from_day,
+            to_day=to_day,
+            group_by=group_by,
+            what_if=what_if in ("1", "true"),
+        )
 
 
 def _parse_day(text: str | None, name: str) -> date | None:
@@ -86,8 +106,9 @@ def totals_json(totals: Totals) -> dict:
     return out
 
 
-def _dimension_value(row: AggregateRow, dim: str) -> str | None:
+def _dimension_value(row: AggregateRow | WhatIfRow, dim: str) -> str | None:
     if dim in ("tag", "end_user"):
+        assert isinstance(row, AggregateRow)
         return row.dim or None  # "" is "requests without one"
     value = {
         "customer": row.customer,
@@ -129,3 +150,36 @@ def summarize(
         for key in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k))
     ]
     return answer
+
+
+def summarize_what_if(query: SpendQuery, rows: Iterable[WhatIfRow]) -> dict:
+    """Actual vs alternative cost per alternative and the query's group_by dimensions.
+
+    The actual figures are those of the requests each alternative covers. `saving_usd`
+    is actual minus alternative (positive: the alternative is cheaper); it is null where
+    some of the requests had no price, since their actual cost is unknown.
+    """
+    groups: dict[tuple, tuple[Totals, list[int]]] = {}
+    for row in rows:
+        key = (row.alternative, *(_dimension_value(row, dim) for dim in query.group_by))
+        totals, alternative = groups.setdefault(key, (Totals(), [0]))
+        totals.add(row.totals)
+        alternative[0] += row.what_if_nusd
+    out = []
+    for key in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k)):
+        totals, (alternative_nusd,) = groups[key]
+        saving = None if totals.unpriced_requests else totals.cost_nusd - alternative_nusd
+        out.append(
+            {
+                **dict(zip(("alternative", *query.group_by), key, strict=True)),
+                "requests": totals.requests,
+                "unpriced_requests": totals.unpriced_requests,
+                "input_tokens": totals.input_tokens,
+                "cached_input_tokens": totals.cached_input_tokens,
+                "output_tokens": totals.output_tokens,
+                "actual_cost_usd": format_usd(totals.cost_nusd),
+                "alternative_cost_usd": format_usd(alternative_nusd),
+                "saving_usd": None if saving is None else format_usd(saving),
+            }
+        )
+    return {"note": TOKENIZER_NOTE, "group_by": ["alternative", *query.group_by], "groups": out}

@@ -1,57 +1,154 @@
-"""What the running proxy holds: built once from the config, kept on the aiohttp app."""
+"""What the running proxy holds, kept on the aiohttp app.
+
+Everything derived from the config is one immutable `Snapshot`, swapped whole on reload;
+a request pins the snapshot it started with (see `runtime.Runtime`). The store, the
+recorder and what was learnt about targets (`HealthBook`) outlive snapshots.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+import orjson
 from aiohttp import web
 
 from proxy.auth import KeyIndex
 from proxy.config import Config
+from proxy.errors import ConfigError
+from proxy.health import HealthBook
 from proxy.metrics import ProxyMetrics
 from proxy.pricing import PriceTable
 from proxy.providers import Provider, build_provider
 from proxy.recorder import UsageRecorder
 from proxy.request_log import RequestLog
 from proxy.routing import Route, build_routes
+from proxy.runtime import Runtime
 from proxy.store.base import Store
 from proxy.store.metered import MeteredStore
+from proxy.whatif import resolve_rules
 
-__all__ = ["STATE", "ProxyState", "build_state"]
+__all__ = ["STATE", "ProxyState", "Snapshot", "build_snapshot", "build_state"]
 
 
-@dataclass(slots=True)
-class ProxyState:
+@dataclass(frozen=True, slots=True, eq=False)
+class Snapshot:
     config: Config
     keys: KeyIndex
-    providers: dict[str, Provider]
-    routes: dict[str, Route]
+    providers: Mapping[str, Provider]
+    routes: Mapping[str, Route]
     prices: PriceTable
-    store: Store
-    recorder: UsageRecorder
-    metrics: ProxyMetrics
-    request_log: RequestLog
+    models_body: bytes  # GET /v1/models: the route names
+    generation: int = 1  # 1 at start, +1 per successful reload
+    loaded_at: float = field(default_factory=time.time)
 
 
-STATE = web.AppKey("costproxy_state", ProxyState)
-
-
-def build_state(config: Config, store: Store) -> ProxyState:
-    providers = {name: build_provider(name, cfg) for name, cfg in config.providers.items()}
-    prices = PriceTable.build(config.prices)
-    routes = build_routes(config.models, providers, prices)
-    metrics = ProxyMetrics(
-        config.metrics,
-        providers=providers,
-        targets={(t.model, t.provider.name) for route in routes.values() for t in route.targets},
+def _models_body(config: Config) -> bytes:
+    created = int(time.time())
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": created, "owned_by": "costproxy"}
+                for name in config.models
+            ],
+        }
     )
-    metered = MeteredStore(store, metrics)
-    return ProxyState(
+
+
+def build_snapshot(
+    config: Config,
+    *,
+    previous: Snapshot | None = None,
+    source: str = "<config>",
+) -> Snapshot:
+    """Everything derived from `config`, checked completely (price keys of what-if rules,
+    prices of cheapest routes). A provider whose config is unchanged from `previous` is
+    taken over with its connection pool; new ones are built but not started. No I/O.
+    Raises ConfigError naming the problem."""
+    generation = 1 if previous is None else previous.generation + 1
+    providers: dict[str, Provider] = {}
+    for name, provider_config in config.providers.items():
+        kept = previous.providers.get(name) if previous is not None else None
+        if kept is not None and kept.config == provider_config:
+            providers[name] = kept
+        else:
+            providers[name] = build_provider(name, provider_config)
+            providers[name].since_generation = generation
+    prices = PriceTable.build(config.prices)
+    try:
+        what_if = resolve_rules(config.what_if, prices)
+        routes = build_routes(config.models, providers, prices, what_if)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: invalid config: {exc}") from None
+    return Snapshot(
         config=config,
         keys=KeyIndex(config.keys),
         providers=providers,
         routes=routes,
         prices=prices,
+        models_body=_models_body(config),
+        generation=generation,
+    )
+
+
+@dataclass(slots=True)
+class ProxyState:
+    runtime: Runtime[Snapshot]
+    health: HealthBook
+    store: Store
+    recorder: UsageRecorder
+    # Set up from the config at start: a reload changes neither (counters must not reset).
+    metrics: ProxyMetrics
+    request_log: RequestLog
+    # Weighted draws and backoff jitter. One generator per app (not the random module's
+    # global one), so a test may seed it.
+    rng: random.Random = field(default_factory=random.Random)
+
+    # The current snapshot's parts, for code that is not pinned to one request.
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.runtime.current
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.current.config
+
+    @property
+    def keys(self) -> KeyIndex:
+        return self.runtime.current.keys
+
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        return self.runtime.current.routes
+
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        return self.runtime.current.providers
+
+    @property
+    def prices(self) -> PriceTable:
+        return self.runtime.current.prices
+
+
+STATE = web.AppKey("costproxy_state", ProxyState)
+
+
+def build_state(config: Config, store: Store, *, source: str = "<config>") -> ProxyState:
+    snapshot = build_snapshot(config, source=source)
+    health = HealthBook(config.breaker)
+    metrics = ProxyMetrics(
+        config.metrics,
+        providers=snapshot.providers,
+        targets={(t.model, t.provider.name) for r in snapshot.routes.values() for t in r.targets},
+        health=health,
+    )
+    metered = MeteredStore(store, metrics)
+    return ProxyState(
+        runtime=Runtime(snapshot, providers_of=lambda s: s.providers.values()),
+        health=health,
         store=metered,
         recorder=UsageRecorder(metered),
         metrics=metrics,

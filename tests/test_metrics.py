@@ -12,7 +12,7 @@ from proxy.metrics import (
     UPSTREAM_ERROR_REASONS,
     CustomerLabels,
     ProxyMetrics,
-    upstream_error_reason,
+    upstream_errors,
 )
 from proxy.records import UsageRecord
 
@@ -82,7 +82,7 @@ def test_customer_labels(policy, max_customers, listed, seen, expected):
 def test_ten_thousand_customers_leave_at_most_max_plus_one_label_values():
     m = metrics(max_customers=100)
     for i in range(10_000):
-        m.observe(record(f"customer-{i:05d}"), 0.0001, None)
+        m.observe(record(f"customer-{i:05d}"), 0.0001, ())
     customers = label_values(m, "costproxy_requests_total", "customer")
     assert len(customers) == 101
     assert customers == {f"customer-{i:05d}" for i in range(100)} | {OTHER}
@@ -100,8 +100,8 @@ def _labels(customer: str, status: str = "200") -> dict[str, str]:
 
 def test_observe_counts_request_tokens_cost_and_timings():
     m = metrics()
-    m.observe(record(ttft_ms=120.0), 0.0004, None)
-    m.observe(record(status=499, cost_nusd=500_000_000, ttft_ms=80.0), 0.0002, None)
+    m.observe(record(ttft_ms=120.0), 0.0004, ())
+    m.observe(record(status=499, cost_nusd=500_000_000, ttft_ms=80.0), 0.0002, ())
     assert value(m, "costproxy_requests_total", **_labels("acme")) == 1
     assert value(m, "costproxy_requests_total", **_labels("acme", "499")) == 1
     spend = {"model": "gpt-4o-mini", "provider": "openai", "customer": "acme"}
@@ -119,7 +119,7 @@ def test_observe_counts_request_tokens_cost_and_timings():
 
 def test_unpriced_and_non_streaming_requests():
     m = metrics()
-    m.observe(record(cost_nusd=None), 0.0001, None)
+    m.observe(record(cost_nusd=None), 0.0001, ())
     model = {"model": "gpt-4o-mini", "provider": "openai"}
     assert value(m, "costproxy_unpriced_requests_total", **model) == 1
     assert value(m, "costproxy_time_to_first_token_seconds_count", **model) == 0
@@ -139,9 +139,9 @@ def test_rejected_requests_carry_provider_none():
 def test_label_children_are_made_once():
     m = metrics()
     key = ("gpt-4o-mini", "openai", "acme", 200)
-    m.observe(record(), 0.0001, None)
+    m.observe(record(), 0.0001, ())
     child = m._request_children[key]
-    m.observe(record(), 0.0001, None)
+    m.observe(record(), 0.0001, ())
     assert m._request_children == {key: child}  # the same child: no label formatting again
     assert child.value == 2
 
@@ -152,8 +152,8 @@ def test_series_for_errors_and_targets_exist_from_the_start():
         assert value(m, "costproxy_upstream_errors_total", provider="openai", reason=reason) == 0
     assert value(m, "costproxy_unpriced_requests_total", model="gpt-4o", provider="openai") == 0
     assert value(m, "costproxy_store_errors_total", operation="record_usage") == 0
-    m.observe(record(), 0.0001, "timeout")
-    assert value(m, "costproxy_upstream_errors_total", provider="openai", reason="timeout") == 1
+    m.observe(record(), 0.0001, ("timeout", "timeout"))
+    assert value(m, "costproxy_upstream_errors_total", provider="openai", reason="timeout") == 2
 
 
 def test_inflight_gauge():
@@ -174,7 +174,7 @@ def test_store_calls():
 
 def test_exposition_is_prometheus_text_with_escaped_labels():
     m = metrics()
-    m.observe(record('we "quote"\\back\nslash'), 0.0001, None)
+    m.observe(record('we "quote"\\back\nslash'), 0.0001, ())
     text = m.exposition().decode()
     assert "# TYPE costproxy_requests_total counter" in text
     assert "# TYPE costproxy_overhead_seconds histogram" in text
@@ -186,7 +186,7 @@ def test_exposition_is_prometheus_text_with_escaped_labels():
 def test_histogram_buckets_are_cumulative_and_inclusive():
     m = metrics()
     for seconds in (0.0001, 0.0001, 0.0003, 0.2):
-        m.observe(record(), seconds, None)
+        m.observe(record(), seconds, ())
     assert value(m, "costproxy_overhead_seconds_bucket", le="0.0001") == 2  # le is <=
     assert value(m, "costproxy_overhead_seconds_bucket", le="0.0005") == 3
     assert value(m, "costproxy_overhead_seconds_bucket", le="0.1") == 3
@@ -205,27 +205,49 @@ def test_registries_are_per_app():
 
 
 @pytest.mark.parametrize(
-    ("upstream_status", "client_status", "error_code", "reason"),
+    ("failures", "final_status", "reasons"),
     [
-        (200, 200, None, None),
-        (200, 499, None, None),  # the client went away: not the upstream's fault
-        (200, 502, None, "broken"),  # cut off mid-stream
-        (0, 504, "upstream_timeout", "timeout"),
-        (0, 502, "upstream_unreachable", "unreachable"),
-        (200, 502, "upstream_broken", "broken"),
-        (429, 429, None, "rate_limited"),
-        (401, 401, None, "auth"),
-        (403, 403, None, "auth"),
-        (500, 500, None, "server_error"),
-        (503, 503, None, "server_error"),
-        (400, 400, None, None),  # the client's request refused upstream
-        (404, 404, None, None),
-        (0, 0, None, None),  # cancelled before any answer
+        ([], 200, ()),
+        ([], 499, ()),  # the client went away: not the upstream's fault
+        ([], 400, ()),  # the client's request refused upstream
+        ([], 404, ()),
+        (["upstream_timeout"], 504, ("timeout",)),
+        (["upstream_unreachable", "upstream_unreachable"], 200, ("unreachable", "unreachable")),
+        (["upstream_broken"], 502, ("broken",)),
+        (["stream broken"], 200, ("broken",)),  # cut off after the first byte
+        (["http 429", "http 503"], 200, ("rate_limited", "server_error")),  # then a success
+        (["http 500", "http 500", "http 500"], 500, ("server_error",) * 3),
+        ([], 401, ("auth",)),  # the provider refused our key
+        ([], 403, ("auth",)),
+        (["something new"], 502, ("other",)),
     ],
 )
-def test_upstream_error_reason(upstream_status, client_status, error_code, reason):
-    assert upstream_error_reason(upstream_status, client_status, error_code) == reason
-    assert reason is None or reason in UPSTREAM_ERROR_REASONS
+def test_upstream_errors(failures, final_status, reasons):
+    assert upstream_errors(failures, final_status) == reasons
+    assert set(reasons) <= set(UPSTREAM_ERROR_REASONS)
+
+
+def test_what_if_costs_by_alternative():
+    m = metrics()
+    m.observe(record(what_if={"rival/mini": 500_000_000, "rival/budget": 1_000}), 0.0001, ())
+    m.observe(record(what_if={"rival/mini": 250_000_000}), 0.0001, ())
+    labels = {"model": "gpt-4o-mini", "provider": "openai"}
+    got = value(m, "costproxy_whatif_cost_usd_total", **labels, alternative="rival/mini")
+    assert got == pytest.approx(0.75)
+    got = value(m, "costproxy_whatif_cost_usd_total", **labels, alternative="rival/budget")
+    assert got == pytest.approx(0.000001)
+
+
+def test_config_reloads_are_read_at_scrape_time():
+    m = metrics()
+    assert value(m, "costproxy_config_reloads_total", result="ok") is None
+    figures = [3, 1, 4]
+    m.watch_reloads(lambda: tuple(figures))
+    assert value(m, "costproxy_config_reloads_total", result="ok") == 3
+    assert value(m, "costproxy_config_reloads_total", result="rejected") == 1
+    figures[0] = 5
+    assert value(m, "costproxy_config_reloads_total", result="ok") == 5
+    assert value(m, "costproxy_config_generation") == 4
 
 
 # The config section.

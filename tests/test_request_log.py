@@ -51,7 +51,7 @@ def _entries(stream: io.StringIO) -> list[dict]:
 
 
 def test_a_routed_request_is_one_json_line(lines: io.StringIO):
-    RequestLog(enabled=True).routed(RECORD, 0.000321, None)
+    RequestLog(enabled=True).routed(RECORD, 0.000321, ())
     (entry,) = _entries(lines)
     assert entry == {
         "request_id": "req_abc",
@@ -75,17 +75,19 @@ def test_a_routed_request_is_one_json_line(lines: io.StringIO):
         "ttft_ms": 3.25,
         "overhead_ms": 0.321,
         "attempts": 1,
-        "upstream_error": None,
+        "upstream_errors": [],
     }
 
 
 def test_unpriced_and_rejected(lines: io.StringIO):
     log = RequestLog(enabled=True)
-    log.routed(UsageRecord("req_x", 0, "acme", "m", "openai", "m", "embeddings", 502), 0, "timeout")
+    log.routed(
+        UsageRecord("req_x", 0, "acme", "m", "openai", "m", "embeddings", 502), 0, ("timeout",) * 2
+    )
     log.rejected(1_700_000_000_000, "chat.completions", 401, "invalid_api_key", 0.0001234)
     routed, rejected = _entries(lines)
     assert routed["cost_usd"] is None
-    assert routed["upstream_error"] == "timeout"
+    assert routed["upstream_errors"] == ["timeout", "timeout"]
     assert rejected == {
         "request_id": None,
         "ts_ms": 1_700_000_000_000,
@@ -98,14 +100,14 @@ def test_unpriced_and_rejected(lines: io.StringIO):
 
 
 def test_disabled_in_config_or_by_level_writes_nothing(lines: io.StringIO):
-    RequestLog(enabled=False).routed(RECORD, 0, None)
+    RequestLog(enabled=False).routed(RECORD, 0, ())
     RequestLog(enabled=False).rejected(0, "chat.completions", 401, "invalid_api_key", 0)
     logging.getLogger(LOGGER_NAME).setLevel(logging.WARNING)
-    RequestLog(enabled=True).routed(RECORD, 0, None)
+    RequestLog(enabled=True).routed(RECORD, 0, ())
     assert lines.getvalue() == ""
 
 
 def test_lines_are_bare_json_not_the_root_format(lines: io.StringIO):
-    RequestLog(enabled=True).routed(RECORD, 0, None)
+    RequestLog(enabled=True).routed(RECORD, 0, ())
     assert lines.getvalue().startswith('{"request_id":"req_abc"')
     assert lines.getvalue().count("\n") == 1

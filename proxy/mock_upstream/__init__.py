@@ -1,6 +1,7 @@
 """A fake OpenAI-compatible upstream for tests, benchmarks and a first run without an API key.
 
-Run it with `costproxy mock-upstream --port 9000`. Per-request behaviour (latency, errors,
+Run it with `costproxy mock-upstream --port 9000`. It also answers Azure OpenAI's paths
+(`/openai/deployments/<name>/...`). Per-request behaviour (latency, errors,
 missing or forced usage, mid-stream faults) is chosen by `x-mock-*` headers or model names;
 see `options.py`. `GET /_mock/requests` shows the last requests it received.
 """

@@ -62,6 +62,12 @@ def create_app(options: MockOptions | None = None) -> web.Application:
     app.router.add_post("/v1/completions", _endpoint(_completions))
     app.router.add_post("/v1/embeddings", _endpoint(_embeddings))
     app.router.add_post("/v1/responses", _endpoint(_responses))
+    # Azure OpenAI's addressing: a deployment per model in the path, `?api-version=`.
+    deployment = "/openai/deployments/{deployment}"
+    app.router.add_post(deployment + "/chat/completions", _endpoint(_chat))
+    app.router.add_post(deployment + "/completions", _endpoint(_completions))
+    app.router.add_post(deployment + "/embeddings", _endpoint(_embeddings))
+    app.router.add_post("/openai/responses", _endpoint(_responses))
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/_mock/requests", _list_recorded)
     app.router.add_delete("/_mock/requests", _clear_recorded)

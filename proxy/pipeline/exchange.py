@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy import tokens
 from proxy.auth import Attribution, Principal
 from proxy.pricing import cost_nusd
 from proxy.records import Usage, UsageRecord
 from proxy.routing import Route, Target
+from proxy.whatif import what_if_costs
 
 __all__ = ["Exchange", "settle"]
 
@@ -24,14 +25,15 @@ class Exchange:
     principal: Principal
     attribution: Attribution
     route: Route
-    target: Target
+    target: Target  # the target of the latest attempt: the one that answered, in the end
     status: int = 0  # what the client got (499: it went away mid-stream)
     upstream_status: int = 0  # what the upstream answered; 0: no answer
     usage: Usage | None = None  # as reported by the upstream
     completion_text: str = ""  # non-streaming: text to estimate from, when usage is missing
     stream_counter: tokens.TokenCounter | None = None  # streaming: the same, counted as it goes
     first_byte_at: float | None = None
-    upstream_wait_s: float = 0.0  # time spent awaiting the upstream: not the proxy's overhead
+    upstream_wait_s: float = 0.0  # awaiting upstreams and backoffs: not the proxy's overhead
+    failures: list[str] = field(default_factory=list)  # why each failed attempt failed
     attempts: int = 1
     record: UsageRecord | None = None
 
@@ -93,5 +95,6 @@ def settle(ex: Exchange) -> UsageRecord:
         if ex.first_byte_at is None
         else round((ex.first_byte_at - ex.started) * 1000, 3),
         attempts=ex.attempts,
+        what_if=what_if_costs(usage, ex.target.what_if),
     )
     return ex.record

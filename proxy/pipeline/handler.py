@@ -10,8 +10,8 @@ from aiohttp import web
 from proxy.auth import attribute
 from proxy.errors import NotFoundError, ProxyError
 from proxy.pipeline.exchange import Exchange, settle
-from proxy.pipeline.relay import relay_json, relay_stream
-from proxy.pipeline.request import read_payload, upstream_body, upstream_headers
+from proxy.pipeline.forward import forward, order_for_request
+from proxy.pipeline.request import read_payload
 from proxy.pipeline.telemetry import report_rejected, report_settled
 from proxy.state import STATE
 
@@ -23,51 +23,49 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
     started = time.perf_counter()
     ts_ms = time.time_ns() // 1_000_000
 
-    # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom.
-    try:
-        principal = state.keys.authenticate(request.headers)
-        raw, payload = await read_payload(request, endpoint, state.config.server.max_body_bytes)
-        route = state.routes.get(payload["model"])
-        if route is None:
-            raise NotFoundError(
-                f"The model '{payload['model']}' does not exist or you do not have access to it.",
-                code="model_not_found",
-                param="model",
-            )
-        attribution = attribute(principal, request.headers, payload.get("user"))
-    except ProxyError as exc:
-        report_rejected(state, endpoint, started, ts_ms, exc)
-        raise
+    # The config as it is now serves this request to its end, whatever reloads happen.
+    with state.runtime.pinned() as snapshot:
+        # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom.
+        try:
+            principal = snapshot.keys.authenticate(request.headers)
+            max_bytes = snapshot.config.server.max_body_bytes
+            raw, payload = await read_payload(request, endpoint, max_bytes)
+            route = snapshot.routes.get(payload["model"])
+            if route is None:
+                raise NotFoundError(
+                    f"The model '{payload['model']}' does not exist or you do not have access "
+                    "to it.",
+                    code="model_not_found",
+                    param="model",
+                )
+            attribution = attribute(principal, request.headers, payload.get("user"))
+        except ProxyError as exc:
+            report_rejected(state, endpoint, started, ts_ms, exc)
+            raise
 
-    # 2. Forward to the chosen target, relaying its answer as it comes.
-    target = route.choose()
-    ex = Exchange(
-        request_id="req_" + os.urandom(12).hex(),
-        ts_ms=ts_ms,
-        started=started,
-        endpoint=endpoint,
-        payload=payload,
-        principal=principal,
-        attribution=attribution,
-        route=route,
-        target=target,
-    )
-    body, injected_usage = upstream_body(raw, payload, endpoint, target.model)
-    headers = upstream_headers(request.headers, target.provider.headers())
-    error_code: str | None = None
-    try:
-        if payload.get("stream") is True:
-            return await relay_stream(request, ex, body, headers, injected_usage)
-        return await relay_json(ex, body, headers)
-    except ProxyError as exc:
-        ex.status = exc.status
-        error_code = exc.code
-        raise
-    finally:
-        # 3. Settle: every routed request is recorded exactly once, however it ended.
-        record = settle(ex)
-        state.recorder.submit(record)
-        report_settled(state, ex, record, error_code)
+        # 2. Forward to the route's targets in the strategy's order, relaying the answer.
+        order = order_for_request(route, endpoint, payload, state.health, state.rng)
+        ex = Exchange(
+            request_id="req_" + os.urandom(12).hex(),
+            ts_ms=ts_ms,
+            started=started,
+            endpoint=endpoint,
+            payload=payload,
+            principal=principal,
+            attribution=attribution,
+            route=route,
+            target=order[0],
+        )
+        try:
+            return await forward(request, ex, order, raw, state.health, state.rng)
+        except ProxyError as exc:
+            ex.status = exc.status
+            raise
+        finally:
+            # 3. Settle: every routed request is recorded exactly once, however it ended.
+            record = settle(ex)
+            state.recorder.submit(record)
+            report_settled(state, ex, record)
 
 
 def endpoint_handler(endpoint: str):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -21,7 +22,7 @@ from proxy.sse import SSESplitter
 from proxy.stream_usage import StreamUsageWatcher
 from proxy.usage import completion_text, find_usage
 
-__all__ = ["relay_json", "relay_stream"]
+__all__ = ["Answer", "fetch", "relay_stream", "whole_response"]
 
 _DROP_RESPONSE_HEADERS = frozenset(
     h.lower()
@@ -44,31 +45,53 @@ def _client_headers(upstream: CIMultiDictProxy[str], ex: Exchange) -> CIMultiDic
     headers["x-request-id"] = ex.request_id
     headers["x-costproxy-provider"] = ex.target.provider.name
     headers["x-costproxy-upstream-model"] = ex.target.model
+    headers["x-costproxy-attempts"] = str(ex.attempts)
     return headers
+
+
+@dataclass(slots=True)
+class Answer:
+    """What one attempt got before anything was sent to the client: the whole body, or
+    (a streaming 200) the first bytes of the event stream with the upstream still open."""
+
+    upstream: aiohttp.ClientResponse
+    data: bytes | None = None
+    first_chunk: bytes | None = None
+    at: float = 0.0  # time.perf_counter() when `data` / `first_chunk` was in hand
+
+    @property
+    def status(self) -> int:
+        return self.upstream.status
+
+
+def _unreachable(ex: Exchange, exc: BaseException) -> UpstreamError:
+    return UpstreamError(
+        f"Provider {ex.target.provider.name!r} could not be reached ({type(exc).__name__}).",
+        code="upstream_unreachable",
+    )
+
+
+def _timed_out(ex: Exchange) -> UpstreamError:
+    return UpstreamError(
+        f"Provider {ex.target.provider.name!r} did not answer in time.",
+        status=504,
+        code="upstream_timeout",
+    )
 
 
 async def _send(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> aiohttp.ClientResponse:
     provider = ex.target.provider
-    waiting = time.perf_counter()
     try:
-        return await provider.session.post(provider.url(ex.endpoint), data=body, headers=headers)
+        return await provider.session.post(
+            provider.url(ex.endpoint, ex.target.model), data=body, headers=headers
+        )
     except TimeoutError:
-        raise UpstreamError(
-            f"Provider {provider.name!r} did not answer in time.",
-            status=504,
-            code="upstream_timeout",
-        ) from None
+        raise _timed_out(ex) from None
     except aiohttp.ClientError as exc:
-        raise UpstreamError(
-            f"Provider {provider.name!r} could not be reached ({type(exc).__name__}).",
-            code="upstream_unreachable",
-        ) from None
-    finally:
-        ex.upstream_wait_s += time.perf_counter() - waiting
+        raise _unreachable(ex, exc) from None
 
 
 async def _read_whole(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
-    waiting = time.perf_counter()
     try:
         return await upstream.read()
     except TimeoutError:
@@ -82,11 +105,54 @@ async def _read_whole(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
             f"Provider {ex.target.provider.name!r} broke off its answer ({type(exc).__name__}).",
             code="upstream_broken",
         ) from None
+
+
+async def _read_first(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
+    """The first bytes of an event stream. A stream that fails or ends before sending
+    anything has sent the client nothing either: an error, so the attempt may be retried."""
+    try:
+        chunk = await upstream.content.readany()
+    except TimeoutError:
+        raise _timed_out(ex) from None
+    except aiohttp.ClientError as exc:
+        raise _unreachable(ex, exc) from None
+    if not chunk:
+        raise UpstreamError(
+            f"Provider {ex.target.provider.name!r} ended its stream before sending anything.",
+            code="upstream_broken",
+        )
+    return chunk
+
+
+async def fetch(ex: Exchange, body: bytes, headers: CIMultiDict[str], stream: bool) -> Answer:
+    """Send one attempt and read as far as may be read without answering the client.
+    Raises UpstreamError (502/504) when the upstream cannot be reached or fails."""
+    waiting = time.perf_counter()
+    try:
+        return await _fetch(ex, body, headers, stream)
     finally:
         ex.upstream_wait_s += time.perf_counter() - waiting
 
 
-def _whole_response(ex: Exchange, upstream: aiohttp.ClientResponse, data: bytes) -> web.Response:
+async def _fetch(ex: Exchange, body: bytes, headers: CIMultiDict[str], stream: bool) -> Answer:
+    upstream = await _send(ex, body, headers)
+    try:
+        content_type = upstream.headers.get("Content-Type", "")
+        if stream and upstream.status == 200 and content_type.startswith("text/event-stream"):
+            first = await _read_first(ex, upstream)
+            return Answer(upstream, first_chunk=first, at=time.perf_counter())
+        # An error, a whole body, or a provider that ignored `stream`: read it all.
+        data = await _read_whole(ex, upstream)
+        upstream.release()
+        return Answer(upstream, data=data, at=time.perf_counter())
+    except BaseException:
+        upstream.close()  # stop the upstream generating tokens nobody will read
+        raise
+
+
+def whole_response(ex: Exchange, answer: Answer) -> web.Response:
+    """Relay a whole upstream answer as it came (any status), billed by its usage."""
+    upstream, data = answer.upstream, answer.data or b""
     ex.upstream_status = ex.status = upstream.status
     if 200 <= upstream.status < 300:
         ex.usage = find_usage(data)
@@ -101,15 +167,6 @@ def _whole_response(ex: Exchange, upstream: aiohttp.ClientResponse, data: bytes)
         "unknown" if record.cost_nusd is None else format_usd(record.cost_nusd)
     )
     return web.Response(status=upstream.status, body=data, headers=headers)
-
-
-async def relay_json(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> web.Response:
-    upstream = await _send(ex, body, headers)
-    try:
-        data = await _read_whole(ex, upstream)
-    finally:
-        upstream.release()
-    return _whole_response(ex, upstream, data)
 
 
 async def _next_chunk(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
@@ -141,19 +198,15 @@ async def _write_eof(response: web.StreamResponse) -> bool:
 
 
 async def relay_stream(
-    request: web.Request, ex: Exchange, body: bytes, headers: CIMultiDict[str], injected_usage: bool
+    request: web.Request, ex: Exchange, answer: Answer, injected_usage: bool
 ) -> web.StreamResponse:
-    upstream = await _send(ex, body, headers)
+    """Relay an upstream event stream from its first chunk on. Past this point nothing is
+    retried: a failure ends the client's stream cleanly and what was sent is billed."""
+    upstream = answer.upstream
     clean_end = False
     try:
-        content_type = upstream.headers.get("Content-Type", "")
-        if upstream.status != 200 or not content_type.startswith("text/event-stream"):
-            # An error (or a provider that ignored `stream`): relay it whole, unchanged.
-            data = await _read_whole(ex, upstream)
-            clean_end = True
-            return _whole_response(ex, upstream, data)
-
         ex.upstream_status = ex.status = 200
+        ex.first_byte_at = answer.at
         ex.stream_counter = counter = tokens.TokenCounter(ex.target.model)
         watcher = StreamUsageWatcher(
             ex.endpoint, suppress_usage_chunk=injected_usage, text_sink=counter.add
@@ -162,13 +215,13 @@ async def relay_stream(
         response = web.StreamResponse(status=200, headers=_client_headers(upstream.headers, ex))
         await response.prepare(request)
         client_gone = False
-        while chunk := await _next_chunk(ex, upstream):
-            if ex.first_byte_at is None:
-                ex.first_byte_at = time.perf_counter()
+        chunk = answer.first_chunk or b""
+        while chunk:
             forward = [event for event in splitter.feed(chunk) if watcher.observe(event)]
             if forward and not await _write(response, b"".join(forward)):
                 client_gone = True
                 break
+            chunk = await _next_chunk(ex, upstream)
         if not client_gone:
             clean_end = ex.status == 200
             tail = splitter.remainder()

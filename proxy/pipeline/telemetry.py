@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from proxy.errors import ProxyError
-from proxy.metrics import upstream_error_reason
+from proxy.metrics import upstream_errors
 from proxy.pipeline.exchange import Exchange
 from proxy.records import UsageRecord
 from proxy.state import ProxyState
@@ -14,15 +14,13 @@ from proxy.state import ProxyState
 __all__ = ["report_rejected", "report_settled"]
 
 
-def report_settled(
-    state: ProxyState, ex: Exchange, record: UsageRecord, error_code: str | None
-) -> None:
-    """A routed request, settled (`error_code`: of the ProxyError it ended with, if any)."""
-    # The proxy's own time: everything but the awaits on the upstream (settling included).
+def report_settled(state: ProxyState, ex: Exchange, record: UsageRecord) -> None:
+    """A routed request, settled."""
+    # The proxy's own time: everything but the awaits on upstreams and backoffs.
     overhead_s = time.perf_counter() - ex.started - ex.upstream_wait_s
-    reason = upstream_error_reason(ex.upstream_status, ex.status, error_code)
-    state.metrics.observe(record, overhead_s, reason)
-    state.request_log.routed(record, overhead_s, reason)
+    reasons = upstream_errors(ex.failures, ex.upstream_status)
+    state.metrics.observe(record, overhead_s, reasons)
+    state.request_log.routed(record, overhead_s, reasons)
 
 
 def report_rejected(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from proxy.config import ProviderConfig
+from proxy.providers.azure import AzureProvider
 from proxy.providers.base import ENDPOINT_PATHS, Provider
 from proxy.providers.openai import OpenAIProvider
 
-__all__ = ["ENDPOINT_PATHS", "OpenAIProvider", "Provider", "build_provider"]
+__all__ = ["ENDPOINT_PATHS", "AzureProvider", "OpenAIProvider", "Provider", "build_provider"]
 
-_KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider}
+_KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "azure": AzureProvider}
 
 
 def build_provider(name: str, config: ProviderConfig) -> Provider:

@@ -27,17 +27,28 @@ class Provider:
         self.config = config
         self.price_namespace = config.price_namespace or name
         self._session: aiohttp.ClientSession | None = None
+        # The config generation this provider (and so its connection pool) was built in.
+        self.since_generation = 1
         self._headers = {**config.headers, **self.auth_headers()}
 
     def auth_headers(self) -> dict[str, str]:
         return {}
 
-    def url(self, endpoint: str) -> str:
+    def url(self, endpoint: str, model: str) -> str:
+        """Where to send a request for `endpoint` to the target's `model`."""
         return self.config.base_url + ENDPOINT_PATHS[endpoint]
+
+    def wire_model(self, model: str) -> str:
+        """The `model` value to put in the upstream request body."""
+        return model
 
     def headers(self) -> dict[str, str]:
         """Headers to add to every upstream request (a fresh dict the caller may extend)."""
         return dict(self._headers)
+
+    @property
+    def started(self) -> bool:
+        return self._session is not None
 
     @property
     def session(self) -> aiohttp.ClientSession:

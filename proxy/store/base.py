@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
-from proxy.records import AggregateRow, Breakdown, UsageRecord
+from proxy.records import AggregateRow, Breakdown, UsageRecord, WhatIfRow
 
 __all__ = ["Store"]
 
@@ -36,3 +36,9 @@ class Store(Protocol):
 
     async def get_usage(self, request_id: str) -> UsageRecord | None:
         """The usage record of one request, or None when unknown (or trimmed away)."""
+
+    async def what_if_rows(
+        self, *, customer: str | None, from_day: date, to_day: date
+    ) -> list[WhatIfRow]:
+        """Daily what-if rows in [from_day, to_day], one per (customer, day, route,
+        provider, model, alternative); all customers when customer is None."""

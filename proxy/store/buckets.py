@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from proxy.records import AggregateRow, UsageRecord
+from proxy.records import AggregateRow, UsageRecord, WhatIfRow
 
 __all__ = [
     "days_between",
@@ -17,6 +17,7 @@ __all__ = [
     "tag_dims",
     "utc_day",
     "utc_month",
+    "what_if_sort_key",
 ]
 
 _EPOCH = date(1970, 1, 1)
@@ -57,3 +58,7 @@ def end_user_dim(record: UsageRecord) -> str:
 def row_sort_key(row: AggregateRow) -> tuple[str, ...]:
     """The order every store returns aggregate rows in, so results compare across stores."""
     return (row.customer, row.day, row.route, row.provider, row.model, row.dim or "")
+
+
+def what_if_sort_key(row: WhatIfRow) -> tuple[str, ...]:
+    return (row.customer, row.day, row.route, row.provider, row.model, row.alternative)

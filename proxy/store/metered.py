@@ -8,7 +8,7 @@ from datetime import date
 from typing import TypeVar
 
 from proxy.metrics import ProxyMetrics
-from proxy.records import AggregateRow, Breakdown, UsageRecord
+from proxy.records import AggregateRow, Breakdown, UsageRecord, WhatIfRow
 from proxy.store.base import Store
 
 __all__ = ["MeteredStore"]
@@ -55,3 +55,11 @@ class MeteredStore:
 
     async def get_usage(self, request_id: str) -> UsageRecord | None:
         return await self._call("get_usage", self.inner.get_usage(request_id))
+
+    async def what_if_rows(
+        self, *, customer: str | None, from_day: date, to_day: date
+    ) -> list[WhatIfRow]:
+        return await self._call(
+            "what_if_rows",
+            self.inner.what_if_rows(customer=customer, from_day=from_day, to_day=to_day),
+        )

@@ -7,6 +7,7 @@ writes (the customer set and the request-id lookup key). See `redis_layout` for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from importlib.resources import files
 
@@ -17,7 +18,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, UsageRecord
+from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
 from proxy.store.buckets import (
     days_between,
     end_user_dim,
@@ -25,6 +26,7 @@ from proxy.store.buckets import (
     tag_dims,
     utc_day,
     utc_month,
+    what_if_sort_key,
 )
 from proxy.store.redis_layout import (
     KeyLayout,
@@ -32,11 +34,12 @@ from proxy.store.redis_layout import (
     escape,
     rows_from_hash,
     totals_from_hash,
+    what_if_rows_from_hash,
 )
 
 __all__ = ["RedisStore"]
 
-_RECORD_SCRIPT = "record_usage_v1.lua"
+_RECORD_SCRIPT = "record_usage_v2.lua"
 # HGETALLs per pipeline in aggregate_rows: big enough for a year of one customer in one
 # round trip, small enough not to stall Redis on one huge reply.
 _READ_BATCH = 512
@@ -119,8 +122,12 @@ class RedisStore:
             layout.day(customer, "tag", day),
             layout.day(customer, "end_user", day),
             layout.month(customer, utc_month(record.ts_ms)),
+            layout.what_if_day(customer, day),
         )
         tags = [escape(tag) for tag in tag_dims(record)]
+        alternatives = [
+            item for name, nusd in sorted(record.what_if.items()) for item in (escape(name), nusd)
+        ]
         # Zero increments are left out: a missing field reads as 0 and costs no memory.
         metrics = [
             item
@@ -138,6 +145,8 @@ class RedisStore:
             escape(end_user_dim(record)),
             len(tags),
             *tags,
+            len(alternatives) // 2,
+            *alternatives,
             *metrics,
         )
         # Not script(client=pipe): redis-py then sends SCRIPT EXISTS before every pipeline,
@@ -162,6 +171,33 @@ class RedisStore:
     async def aggregate_rows(
         self, *, customer: str | None, from_day: date, to_day: date, breakdown: Breakdown
     ) -> list[AggregateRow]:
+        rows: list[AggregateRow] = []
+        for c, day, fields in await self._daily_hashes(
+            customer, from_day, to_day, lambda c, day: self.layout.day(c, breakdown, day)
+        ):
+            rows.extend(rows_from_hash(c, day, breakdown, fields))
+        rows.sort(key=row_sort_key)
+        return rows
+
+    async def what_if_rows(
+        self, *, customer: str | None, from_day: date, to_day: date
+    ) -> list[WhatIfRow]:
+        rows: list[WhatIfRow] = []
+        for c, day, fields in await self._daily_hashes(
+            customer, from_day, to_day, self.layout.what_if_day
+        ):
+            rows.extend(what_if_rows_from_hash(c, day, fields))
+        rows.sort(key=what_if_sort_key)
+        return rows
+
+    async def _daily_hashes(
+        self,
+        customer: str | None,
+        from_day: date,
+        to_day: date,
+        key_of: Callable[[str, str], str],
+    ) -> list[tuple[str, str, dict[str, str]]]:
+        """(customer, day, HGETALL of key_of(customer, day)) for every customer and day."""
         client, _ = self._opened()
         if customer is None:
             customers = sorted(await client.smembers(self.layout.customers))
@@ -169,17 +205,15 @@ class RedisStore:
             customers = [customer]
         days = list(days_between(from_day, to_day))
         wanted = [(c, day) for c in customers for day in days]
-        rows: list[AggregateRow] = []
+        found: list[tuple[str, str, dict[str, str]]] = []
         for start in range(0, len(wanted), _READ_BATCH):
             batch = wanted[start : start + _READ_BATCH]
             async with client.pipeline(transaction=False) as pipe:
                 for c, day in batch:
-                    pipe.hgetall(self.layout.day(c, breakdown, day))
+                    pipe.hgetall(key_of(c, day))
                 hashes = await pipe.execute()
-            for (c, day), fields in zip(batch, hashes, strict=True):
-                rows.extend(rows_from_hash(c, day, breakdown, fields))
-        rows.sort(key=row_sort_key)
-        return rows
+            found.extend((c, day, fields) for (c, day), fields in zip(batch, hashes, strict=True))
+        return found
 
     async def get_usage(self, request_id: str) -> UsageRecord | None:
         client, _ = self._opened()

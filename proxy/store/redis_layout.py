@@ -6,6 +6,8 @@ Redis Cluster slot and a single Lua script may touch all of them:
     <prefix>{c:<customer>}:d:<day>     hash "route␟provider␟model␟metric" -> int
     <prefix>{c:<customer>}:dt:<day>    hash "tag␟route␟provider␟model␟metric" -> int
     <prefix>{c:<customer>}:de:<day>    hash "end_user␟route␟provider␟model␟metric" -> int
+    <prefix>{c:<customer>}:dw:<day>    hash "alternative␟route␟provider␟model␟metric" -> int
+                                       (metric: the base metrics plus "what_if_nusd")
     <prefix>{c:<customer>}:m:<month>   hash "metric" -> int
     <prefix>{c:<customer>}:log         stream of {"record": <UsageRecord JSON>}
     <prefix>{c:<customer>}:rid:<day>   hash request_id -> stream entry id (idempotency)
@@ -24,7 +26,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals
+from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, WhatIfRow
 
 __all__ = [
     "FIELD_SEP",
@@ -34,6 +36,7 @@ __all__ = [
     "rows_from_hash",
     "totals_from_hash",
     "unescape",
+    "what_if_rows_from_hash",
 ]
 
 FIELD_SEP = "\x1f"
@@ -75,6 +78,9 @@ class KeyLayout:
     def day(self, customer: str, breakdown: Breakdown, day: str) -> str:
         return f"{self.customer(customer)}{_DAY_KIND[breakdown]}:{day}"
 
+    def what_if_day(self, customer: str, day: str) -> str:
+        return f"{self.customer(customer)}dw:{day}"
+
     def month(self, customer: str, month: str) -> str:
         return f"{self.customer(customer)}m:{month}"
 
@@ -110,6 +116,27 @@ def rows_from_hash(
             route, provider, model = ident[with_dim:]
             row = rows[tuple(ident)] = AggregateRow(customer, day, route, provider, model, dim=dim)
         setattr(row.totals, metric, getattr(row.totals, metric) + int(value))
+    return list(rows.values())
+
+
+def what_if_rows_from_hash(customer: str, day: str, fields: dict[str, str]) -> list[WhatIfRow]:
+    """The what-if rows held in one daily what-if hash (as returned by HGETALL)."""
+    rows: dict[tuple[str, ...], WhatIfRow] = {}
+    for field, value in fields.items():
+        parts = [unescape(part) for part in field.split(FIELD_SEP)]
+        if len(parts) != 5:
+            raise ValueError(f"malformed what-if field {field!r} of {day}")
+        alternative, route, provider, model, metric = parts
+        if metric != "what_if_nusd" and metric not in _KNOWN_METRICS:
+            continue  # from a newer proxy (see rows_from_hash)
+        key = (alternative, route, provider, model)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = WhatIfRow(customer, day, route, provider, model, alternative)
+        if metric == "what_if_nusd":
+            row.what_if_nusd += int(value)
+        else:
+            setattr(row.totals, metric, getattr(row.totals, metric) + int(value))
     return list(rows.values())
 
 

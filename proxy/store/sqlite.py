@@ -18,12 +18,21 @@ from typing import TypeVar
 
 import orjson
 
-from proxy.records import AggregateRow, Breakdown, Totals, UsageRecord
-from proxy.store.buckets import end_user_dim, row_sort_key, tag_dims, utc_day, utc_month
+from proxy.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.store.buckets import (
+    end_user_dim,
+    row_sort_key,
+    tag_dims,
+    utc_day,
+    utc_month,
+    what_if_sort_key,
+)
 from proxy.store.sqlite_schema import (
+    ADDED_COLUMNS,
     BASE_KEYS,
     DAILY,
     INSERT_USAGE,
+    JSON_COLUMNS,
     RECORD_COLUMNS,
     SCHEMA,
     SELECT_MONTHLY,
@@ -31,7 +40,10 @@ from proxy.store.sqlite_schema import (
     TRIM_USAGE,
     UPSERT_DAILY,
     UPSERT_MONTHLY,
+    UPSERT_WHAT_IF,
+    WHAT_IF,
     select_daily_sql,
+    select_what_if_sql,
 )
 
 __all__ = ["SQLiteStore"]
@@ -108,6 +120,13 @@ class SQLiteStore:
     async def get_usage(self, request_id: str) -> UsageRecord | None:
         return await self._run(self._get_usage, request_id)
 
+    async def what_if_rows(
+        self, *, customer: str | None, from_day: date, to_day: date
+    ) -> list[WhatIfRow]:
+        return await self._run(
+            self._what_if_rows, customer, from_day.isoformat(), to_day.isoformat()
+        )
+
     async def monthly_totals(self, customer: str, month: str) -> Totals:
         """Totals of `customer` in the UTC month `month` ("YYYY-MM"); zeros when none."""
         return await self._run(self._monthly_totals, customer, month)
@@ -133,6 +152,10 @@ class SQLiteStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(SCHEMA)
+            present = {row[1] for row in conn.execute("PRAGMA table_info(usage_log)")}
+            for column, ddl in ADDED_COLUMNS.items():
+                if column not in present:
+                    conn.execute(ddl)
             # A process that restarts before `usage_log_trim_every` inserts would never trim.
             self._trim(conn)
         except BaseException:
@@ -184,7 +207,9 @@ class SQLiteStore:
 
     def _apply(self, conn: sqlite3.Connection, record: UsageRecord) -> bool:
         row = tuple(
-            orjson.dumps(record.tags).decode() if name == "tags" else getattr(record, name)
+            orjson.dumps(getattr(record, name)).decode()
+            if name in JSON_COLUMNS
+            else getattr(record, name)
             for name in RECORD_COLUMNS
         )
         if conn.execute(INSERT_USAGE, row).rowcount == 0:
@@ -196,6 +221,10 @@ class SQLiteStore:
         conn.executemany(UPSERT_DAILY["tag"], [(*base, tag, *metrics) for tag in tag_dims(record)])
         conn.execute(UPSERT_DAILY["end_user"], (*base, end_user_dim(record), *metrics))
         conn.execute(UPSERT_MONTHLY, (record.customer, utc_month(record.ts_ms), *metrics))
+        conn.executemany(
+            UPSERT_WHAT_IF,
+            [(*base, name, *metrics, nusd) for name, nusd in sorted(record.what_if.items())],
+        )
         self._inserts_since_trim += 1
         if self._inserts_since_trim >= self.usage_log_trim_every:
             self._inserts_since_trim = 0
@@ -227,7 +256,25 @@ class SQLiteStore:
             return None
         data = dict(zip(RECORD_COLUMNS, values, strict=True))
         data["tags"] = tuple(orjson.loads(data["tags"]))
+        data["what_if"] = orjson.loads(data["what_if"])
         return UsageRecord(**data)
+
+    def _what_if_rows(self, customer: str | None, from_day: str, to_day: str) -> list[WhatIfRow]:
+        keys = WHAT_IF[1]
+        sql = select_what_if_sql(one_customer=customer is not None)
+        params: tuple[str, ...] = (from_day, to_day)
+        if customer is not None:
+            params += (customer,)
+        rows = [
+            WhatIfRow(
+                *values[: len(keys)],
+                totals=Totals(*values[len(keys) : -1]),
+                what_if_nusd=values[-1],
+            )
+            for values in self._connection().execute(sql, params)
+        ]
+        rows.sort(key=what_if_sort_key)
+        return rows
 
     def _monthly_totals(self, customer: str, month: str) -> Totals:
         values = self._connection().execute(SELECT_MONTHLY, (customer, month)).fetchone()

@@ -10,9 +10,11 @@ from dataclasses import fields
 from proxy.records import METRIC_FIELDS, Breakdown, UsageRecord
 
 __all__ = [
+    "ADDED_COLUMNS",
     "BASE_KEYS",
     "DAILY",
     "INSERT_USAGE",
+    "JSON_COLUMNS",
     "RECORD_COLUMNS",
     "SCHEMA",
     "SELECT_MONTHLY",
@@ -20,11 +22,16 @@ __all__ = [
     "TRIM_USAGE",
     "UPSERT_DAILY",
     "UPSERT_MONTHLY",
+    "UPSERT_WHAT_IF",
+    "WHAT_IF",
+    "WHAT_IF_METRICS",
     "select_daily_sql",
+    "select_what_if_sql",
 ]
 
 RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
-_METRICS_DDL = ",\n".join(f"    {m} INTEGER NOT NULL DEFAULT 0" for m in METRIC_FIELDS)
+# Columns of the usage log stored as JSON text.
+JSON_COLUMNS = frozenset({"tags", "what_if"})
 BASE_KEYS = ("customer", "day", "route", "provider", "model")
 # Aggregate table and its key columns per breakdown; the dim column (if any) comes last.
 DAILY: dict[Breakdown, tuple[str, tuple[str, ...]]] = {
@@ -33,19 +40,26 @@ DAILY: dict[Breakdown, tuple[str, tuple[str, ...]]] = {
     "end_user": ("daily_end_user", (*BASE_KEYS, "end_user")),
 }
 _MONTHLY = ("monthly_totals", ("customer", "month"))
+# Per alternative of the what_if rules: the actual metrics of the requests it covers, plus
+# what they would have cost there (an extra column, so the shared upsert builder fits).
+WHAT_IF = ("daily_what_if", (*BASE_KEYS, "alternative"))
+WHAT_IF_METRICS = (*METRIC_FIELDS, "what_if_nusd")
 
 
-def _aggregate_ddl(table: str, keys: tuple[str, ...]) -> str:
+def _aggregate_ddl(
+    table: str, keys: tuple[str, ...], metrics: tuple[str, ...] = METRIC_FIELDS
+) -> str:
     key_ddl = "".join(f"    {k} TEXT NOT NULL,\n" for k in keys)
+    metrics_ddl = ",\n".join(f"    {m} INTEGER NOT NULL DEFAULT 0" for m in metrics)
     return (
-        f"CREATE TABLE IF NOT EXISTS {table} (\n{key_ddl}{_METRICS_DDL},\n"
+        f"CREATE TABLE IF NOT EXISTS {table} (\n{key_ddl}{metrics_ddl},\n"
         f"    PRIMARY KEY ({', '.join(keys)})\n) WITHOUT ROWID;\n"
     )
 
 
-def _upsert_sql(table: str, keys: tuple[str, ...]) -> str:
-    columns = (*keys, *METRIC_FIELDS)
-    additions = ", ".join(f"{m} = {m} + excluded.{m}" for m in METRIC_FIELDS)
+def _upsert_sql(table: str, keys: tuple[str, ...], metrics: tuple[str, ...] = METRIC_FIELDS) -> str:
+    columns = (*keys, *metrics)
+    additions = ", ".join(f"{m} = {m} + excluded.{m}" for m in metrics)
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {additions}"
@@ -76,12 +90,16 @@ CREATE TABLE IF NOT EXISTS usage_log (
     key_id TEXT,
     latency_ms REAL NOT NULL,
     ttft_ms REAL,
-    attempts INTEGER NOT NULL
+    attempts INTEGER NOT NULL,
+    what_if TEXT NOT NULL DEFAULT '{}'
 );
 """
     + "".join(_aggregate_ddl(table, keys) for table, keys in DAILY.values())
     + _aggregate_ddl(*_MONTHLY)
+    + _aggregate_ddl(*WHAT_IF, WHAT_IF_METRICS)
 )
+# Columns added after the first release, for files created by an older version.
+ADDED_COLUMNS = {"what_if": "ALTER TABLE usage_log ADD COLUMN what_if TEXT NOT NULL DEFAULT '{}'"}
 
 INSERT_USAGE = (
     f"INSERT INTO usage_log ({', '.join(RECORD_COLUMNS)})"
@@ -90,6 +108,7 @@ INSERT_USAGE = (
 SELECT_USAGE = f"SELECT {', '.join(RECORD_COLUMNS)} FROM usage_log WHERE request_id = ?"
 UPSERT_DAILY = {breakdown: _upsert_sql(*spec) for breakdown, spec in DAILY.items()}
 UPSERT_MONTHLY = _upsert_sql(*_MONTHLY)
+UPSERT_WHAT_IF = _upsert_sql(*WHAT_IF, WHAT_IF_METRICS)
 SELECT_MONTHLY = (
     f"SELECT {', '.join(METRIC_FIELDS)} FROM {_MONTHLY[0]} WHERE customer = ? AND month = ?"
 )
@@ -106,4 +125,11 @@ def select_daily_sql(breakdown: Breakdown, *, one_customer: bool) -> str:
     """Rows of a breakdown in a day range (params: from_day, to_day[, customer])."""
     table, keys = DAILY[breakdown]
     sql = f"SELECT {', '.join((*keys, *METRIC_FIELDS))} FROM {table} WHERE day BETWEEN ? AND ?"
+    return sql + " AND customer = ?" if one_customer else sql
+
+
+def select_what_if_sql(*, one_customer: bool) -> str:
+    """What-if rows in a day range (params: from_day, to_day[, customer])."""
+    table, keys = WHAT_IF
+    sql = f"SELECT {', '.join((*keys, *WHAT_IF_METRICS))} FROM {table} WHERE day BETWEEN ? AND ?"
     return sql + " AND customer = ?" if one_customer else sql

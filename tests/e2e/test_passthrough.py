@@ -9,7 +9,12 @@ import pytest
 
 from tests.support.stack import ACME_KEY, UPSTREAM_KEY, Stack
 
-PROXY_HEADERS = {"x-request-id", "x-costproxy-provider", "x-costproxy-upstream-model"}
+PROXY_HEADERS = {
+    "x-request-id",
+    "x-costproxy-provider",
+    "x-costproxy-upstream-model",
+    "x-costproxy-attempts",
+}
 FIXED = {"x-mock-fixed-ids": "1", "x-mock-usage": "25,5,8,1", "x-mock-chunks": "12"}
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Tell me a story"}]}
 

@@ -43,6 +43,9 @@ class FakeStore:
     async def get_usage(self, request_id: str):
         return await self._answer("get_usage", None)
 
+    async def what_if_rows(self, *, customer, from_day, to_day):
+        return await self._answer("what_if_rows", [])
+
 
 def _public_methods(cls: type) -> set[str]:
     return {name for name, _ in inspect.getmembers(cls, inspect.isfunction) if name[0] != "_"}
@@ -62,6 +65,9 @@ CALLS = {
         customer=None, from_day=date(2025, 1, 1), to_day=date(2025, 1, 2), breakdown="base"
     ),
     "get_usage": lambda store: store.get_usage("req_1"),
+    "what_if_rows": lambda store: store.what_if_rows(
+        customer=None, from_day=date(2025, 1, 1), to_day=date(2025, 1, 2)
+    ),
 }
 
 

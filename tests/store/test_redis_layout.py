@@ -7,8 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from proxy.records import AggregateRow, Totals
-from proxy.store.redis_layout import KeyLayout, escape, rows_from_hash, unescape
+from proxy.records import AggregateRow, Totals, WhatIfRow
+from proxy.store.redis_layout import (
+    KeyLayout,
+    escape,
+    rows_from_hash,
+    unescape,
+    what_if_rows_from_hash,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,3 +88,20 @@ def test_rows_from_hash_ignores_metrics_it_does_not_know() -> None:
 def test_rows_from_hash_refuses_malformed_fields() -> None:
     with pytest.raises(ValueError, match="malformed"):
         rows_from_hash("acme", "2026-11-28", "base", {"r\x1fp\x1frequests": "1"})
+
+
+def test_what_if_rows_from_hash() -> None:
+    fields = {
+        "ai21/jamba%7B\x1fr\x1fp\x1fm\x1fcost_nusd": "12",
+        "ai21/jamba%7B\x1fr\x1fp\x1fm\x1frequests": "2",
+        "ai21/jamba%7B\x1fr\x1fp\x1fm\x1fwhat_if_nusd": "7",
+        "ai21/jamba%7B\x1fr\x1fp\x1fm\x1fmetric_from_the_future": "5",
+    }
+
+    assert what_if_rows_from_hash("acme", "2026-11-28", fields) == [
+        WhatIfRow(
+            "acme", "2026-11-28", "r", "p", "m", "ai21/jamba{", Totals(cost_nusd=12, requests=2), 7
+        )
+    ]
+    with pytest.raises(ValueError, match="malformed"):
+        what_if_rows_from_hash("acme", "2026-11-28", {"r\x1fp\x1fm\x1frequests": "1"})

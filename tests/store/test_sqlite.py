@@ -95,3 +95,24 @@ async def test_a_failing_record_rolls_back_alone(tmp_path: Path) -> None:
         assert await store.record_usage(make_record(tags=("ok=1",))) is True
     finally:
         await store.close()
+
+
+async def test_a_file_from_before_what_if_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    store = SQLiteStore(path)
+    await store.open()
+    old = make_record()
+    await store.record_usage(old)
+    await store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("ALTER TABLE usage_log DROP COLUMN what_if")  # the first release's shape
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await store.get_usage(old.request_id) == old
+        new = make_record(what_if={"ai21/jamba-large": 3})
+        assert await store.record_usage(new) is True
+        assert await store.get_usage(new.request_id) == new
+    finally:
+        await store.close()

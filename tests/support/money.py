@@ -19,4 +19,5 @@ def expected_nusd(model: str, input_tokens: int, cached: int, output: int) -> in
 
 
 def usd(nusd: int) -> str:
-    return f"{nusd // 10**9}.{nusd % 10**9:09d}"
+    sign = "-" if nusd < 0 else ""
+    return f"{sign}{abs(nusd) // 10**9}.{abs(nusd) % 10**9:09d}"

@@ -36,8 +36,6 @@ PENDING_METRICS = {
     "costproxy_budget_spent_usd": "issue 3 (budgets)",
     "costproxy_budget_limit_usd": "issue 3 (budgets)",
     "costproxy_budget_rejections_total": "issue 3 (budgets)",
-    "costproxy_whatif_cost_usd_total": "issue 4 (routing: what-if pricing)",
-    "costproxy_breaker_state": "issue 4 (routing: circuit breakers)",
     "costproxy_ratelimited_total": "issue 5 (keys and rate limits)",
 }
 

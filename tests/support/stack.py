@@ -10,10 +10,12 @@ from tests.support.procs import ServerProcess
 
 __all__ = [
     "ADMIN_TOKEN",
+    "ALTERNATIVES",
     "BACKEND_KEY",
     "METRICS_TOKEN",
     "SECRETS",
     "UPSTREAM_KEY",
+    "WHAT_IF",
     "Stack",
     "base_config",
 ]
@@ -41,6 +43,12 @@ PRICES = {
     "gpt-4o-mini": ("0.15", "0.075", "0.60"),
     "cheap-model": ("0.000333", "0.0001", "0.000777"),
 }
+# What-if alternatives and their prices, keyed "provider/model" like the price table.
+ALTERNATIVES = {
+    "rival/mini-like": ("0.1", "0.01", "0.4"),
+    "rival/budget": ("0.000111", "0.000011", "0.000999"),  # odd digits: rounding shows
+}
+WHAT_IF = ["openai/gpt-4o-mini -> rival/mini-like", "* -> rival/budget"]
 
 
 def base_config(upstream_url: str, store: dict) -> dict:
@@ -66,9 +74,13 @@ def base_config(upstream_url: str, store: dict) -> dict:
             "unpriced": {"targets": [{"provider": "openai", "model": "no-price-model"}]},
         },
         "prices": {
-            f"openai/{model}": {"input": i, "cached_input": c, "output": o}
-            for model, (i, c, o) in PRICES.items()
+            key: {"input": i, "cached_input": c, "output": o}
+            for key, (i, c, o) in [
+                *((f"openai/{model}", p) for model, p in PRICES.items()),
+                *ALTERNATIVES.items(),
+            ]
         },
+        "what_if": WHAT_IF,
         "keys": [
             {"key": "${T_ACME_KEY}", "customer": "acme", "name": "acme-prod"},
             {"key": "${T_GLOBEX_KEY}", "customer": "globex"},
