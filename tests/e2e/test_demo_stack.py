@@ -49,7 +49,7 @@ async def test_demo_traffic_fills_the_metrics(demo_proxy: tuple[ServerProcess, i
         http.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp,
     ):
         exposition = await resp.text()
-    customers, unpriced, spend = Counter(), 0.0, 0.0
+    customers, unpriced, spend, what_if = Counter(), 0.0, 0.0, Counter()
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
             if sample.name == "costproxy_requests_total":
@@ -58,6 +58,10 @@ async def test_demo_traffic_fills_the_metrics(demo_proxy: tuple[ServerProcess, i
                 unpriced += sample.value
             elif sample.name == "costproxy_cost_usd_total":
                 spend += sample.value
+            elif sample.name == "costproxy_whatif_cost_usd_total":
+                what_if[sample.labels["alternative"]] += sample.value
     assert set(customers) <= set(demo_traffic.CUSTOMERS)
     assert len(customers) >= 4
     assert unpriced > 0 and spend > 0
+    assert set(what_if) == {"openai/gpt-4o-mini", "deepseek/deepseek-chat"}
+    assert all(value > 0 for value in what_if.values())
