@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 from aiohttp import web
 
+from proxy.admin_budgets import add_budget_routes
 from proxy.auth import bearer_matches
 from proxy.breaker import Breaker
 from proxy.errors import AuthenticationError, BadRequestError, ConfigError, NotFoundError
@@ -177,3 +178,4 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/admin/v1/usage/{request_id}", get_usage_record)
     app.router.add_get("/admin/v1/providers", get_providers)
     app.router.add_post("/admin/v1/reload", post_reload)
+    add_budget_routes(app, _require_admin)

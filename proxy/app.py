@@ -11,15 +11,20 @@ from aiohttp import web
 
 from proxy import tokens
 from proxy.admin import add_admin_routes
+from proxy.alerting import AlertDispatcher
+from proxy.auth import key_id
+from proxy.budget_book import BudgetBook, config_rules
 from proxy.config import Config, StoreConfig
 from proxy.metrics_http import add_metrics_endpoint
 from proxy.middleware import error_middleware
+from proxy.pipeline.budget import BUDGETS, BudgetGuard, add_remaining_header
 from proxy.pipeline.handler import endpoint_handler
 from proxy.reload import RELOADER, Reloader
 from proxy.state import STATE, build_state
 from proxy.store.base import Store
+from proxy.webhooks import WebhookSender
 
-__all__ = ["create_app", "make_store"]
+__all__ = ["build_budget_guard", "create_app", "make_store"]
 
 _ENDPOINTS = {
     "/v1/chat/completions": "chat.completions",
@@ -46,6 +51,27 @@ def make_store(config: StoreConfig) -> Store:
     return SQLiteStore(config.sqlite_path, usage_log_max_rows=config.usage_log_max)
 
 
+def configured_budgets(config: Config) -> dict:
+    key_ids = {i: key_id(key) for i, key in enumerate(config.keys)}
+    return config_rules(config, key_ids)
+
+
+def build_budget_guard(config: Config, store: Store) -> BudgetGuard:
+    alerts = config.alerts
+    webhooks = WebhookSender(
+        alerts.webhooks,
+        attempts=alerts.retry_attempts,
+        base_s=alerts.retry_base_s,
+        redeliver_s=alerts.redeliver_s,
+    )
+    return BudgetGuard(
+        store,
+        BudgetBook(configured_budgets(config), {}),
+        config.budgeting,
+        AlertDispatcher(store, webhooks, forecast=alerts.forecast),
+    )
+
+
 def create_app(
     config: Config,
     *,
@@ -67,6 +93,11 @@ def create_app(
         state.metrics.watch_reloads(
             lambda: (reloader.succeeded, reloader.failed, state.snapshot.generation)
         )
+    app[BUDGETS] = guard = build_budget_guard(config, state.store)
+    state.metrics.watch_budgets(guard.snapshot)
+    if config_path is not None:
+        app[RELOADER].on_reload.append(lambda new: guard.use_configured(configured_budgets(new)))
+    app.on_response_prepare.append(add_remaining_header)
 
     async def list_models(request: web.Request) -> web.Response:
         snapshot = state.snapshot
@@ -82,6 +113,7 @@ def create_app(
     app.router.add_get("/healthz", health)
     add_admin_routes(app)
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(_budgets_lifecycle)
     if config_path is not None:
         app.cleanup_ctx.append(_reloading)
     add_metrics_endpoint(app)
@@ -126,3 +158,17 @@ async def _reloading(app: web.Application) -> AsyncIterator[None]:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         await reloader.close()
+
+
+async def _budgets_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """After the store opens, before it closes: run-time budgets, settles, alerts."""
+    guard = app[BUDGETS]
+    await guard.refresh()
+    await guard.alerts.webhooks.start()
+    refresher = asyncio.get_running_loop().create_task(guard.refresh_forever())
+    try:
+        yield
+    finally:
+        refresher.cancel()
+        await guard.drain()  # settles (and the alert checks they run) finish first
+        await guard.alerts.webhooks.close()

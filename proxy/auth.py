@@ -16,6 +16,7 @@ __all__ = [
     "Principal",
     "attribute",
     "bearer_matches",
+    "key_id",
     "parse_tags",
     "valid_label",
 ]
@@ -43,17 +44,22 @@ def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _digest(key: KeyConfig) -> str:
+    return key.key_sha256.lower() if key.key_sha256 else _sha256(key.key.get_secret_value())
+
+
+def key_id(key: KeyConfig) -> str:
+    """The key's name, or a short prefix of its hash: safe to log and to show."""
+    return key.name or f"key-{_digest(key)[:8]}"
+
+
 class KeyIndex:
     """Keys by their SHA-256, so the index never holds a secret."""
 
     def __init__(self, keys: Iterable[KeyConfig]) -> None:
         self._by_hash: dict[str, Principal] = {}
         for key in keys:
-            digest = (
-                key.key_sha256.lower() if key.key_sha256 else _sha256(key.key.get_secret_value())
-            )
-            key_id = key.name or f"key-{digest[:8]}"
-            self._by_hash[digest] = Principal(key_id, key.customer, key.trusted)
+            self._by_hash[_digest(key)] = Principal(key_id(key), key.customer, key.trusted)
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         secret = _presented_key(headers)

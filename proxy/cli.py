@@ -239,6 +239,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_budgets(args: argparse.Namespace) -> int:
+    from proxy.budget_cli import run_budgets
+
+    return run_budgets(args, _load(args.config))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="costproxy", description=__doc__)
     parser.add_argument("--log-level", default=os.environ.get("COSTPROXY_LOG_LEVEL", "INFO"))
@@ -278,6 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--json", action="store_true", help="print the spend API's JSON answer")
     report.set_defaults(func=cmd_report)
+
+    budgets = sub.add_parser("budgets", help="list, set or delete budgets at run time")
+    budgets.add_argument("--config", "-c", default="config/costproxy.yaml")
+    budget_sub = budgets.add_subparsers(dest="budgets_command", required=True)
+    budget_sub.add_parser("list", help="every budget, where it comes from and where it stands")
+    budget_set = budget_sub.add_parser(
+        "set", help="set periods of a scope's budgets (others are kept)"
+    )
+    budget_set.add_argument("scope", help="a customer, or customer/acme, key/NAME, tag/k=v, ...")
+    for period in ("daily", "weekly", "monthly", "total"):
+        budget_set.add_argument(f"--{period}", metavar="USD", help=f"the {period} limit")
+    budget_set.add_argument("--alert-at", help="thresholds in percent, e.g. 50,80,100")
+    budget_set.add_argument("--soft", action="store_true", help="alert only, never reject")
+    budget_delete = budget_sub.add_parser(
+        "delete", help="drop a scope's run-time budgets (the config's apply again)"
+    )
+    budget_delete.add_argument("scope")
+    budgets.set_defaults(func=cmd_budgets)
 
     mock = sub.add_parser("mock-upstream", help="run the fake OpenAI-compatible upstream")
     mock_upstream.add_arguments(mock)

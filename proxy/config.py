@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,8 +29,13 @@ from proxy.errors import ConfigError
 
 __all__ = [
     "AdminConfig",
+    "AlertsConfig",
     "BreakerConfig",
+    "BudgetConfig",
+    "BudgetingConfig",
+    "Budgets",
     "Config",
+    "CustomerConfig",
     "KeyConfig",
     "MetricsConfig",
     "PriceConfig",
@@ -40,6 +46,7 @@ __all__ = [
     "ServerConfig",
     "StoreConfig",
     "TargetConfig",
+    "WebhookConfig",
     "interpolate_env",
     "load_config",
     "load_config_text",
@@ -209,12 +216,90 @@ class PriceConfig(_Model):
     cached_input: Price | None = None
 
 
+# Lua compares budget sums as doubles: exact up to 2**53 nano-dollars, so limits stay below.
+MAX_LIMIT_USD = Decimal(9_000_000)
+
+
+class BudgetConfig(_Model):
+    """One budget of one scope: `{period: monthly, limit_usd: "500.00", alert_at: [50, 80]}`."""
+
+    period: Literal["daily", "weekly", "monthly", "total"]
+    limit_usd: Decimal = Field(ge=0, le=MAX_LIMIT_USD, decimal_places=9)
+    hard: bool = True
+    alert_at: tuple[int, ...] = (50, 80, 100)
+
+    @field_validator("limit_usd", mode="before")
+    @classmethod
+    def _no_binary_float(cls, value: Any) -> Any:
+        # A JSON number arrives as a float: its shortest repr is the decimal that was written.
+        return Decimal(repr(value)) if isinstance(value, float) else value
+
+    @field_validator("alert_at")
+    @classmethod
+    def _percentages(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for threshold in value:
+            if not 1 <= threshold <= 100:
+                raise ValueError(f"alert thresholds are percentages 1-100, got {threshold}")
+        return tuple(sorted(set(value)))
+
+
+def _one_budget_per_period(budgets: list[BudgetConfig]) -> list[BudgetConfig]:
+    periods = [b.period for b in budgets]
+    for period in periods:
+        if periods.count(period) > 1:
+            raise ValueError(f"two {period} budgets for one scope: give one per period")
+    return budgets
+
+
+Budgets = Annotated[list[BudgetConfig], AfterValidator(_one_budget_per_period)]
+
+
+class ScopeBudgets(_Model):
+    budgets: Budgets = Field(default_factory=list)
+
+
+class CustomerConfig(_Model):
+    budgets: Budgets = Field(default_factory=list)
+    # The default cap of every end user of the customer, each with its own counter.
+    end_user_budgets: Budgets = Field(default_factory=list)
+    # Per-end-user overrides: these replace end_user_budgets for that end user.
+    end_users: dict[str, ScopeBudgets] = Field(default_factory=dict)
+
+
+class BudgetingConfig(_Model):
+    # The output tokens reserved for a request that states no max tokens and whose route
+    # sets no max_output_tokens. The documented overshoot bound depends on it.
+    default_max_output_tokens: int = Field(4096, gt=0)
+    # A proxy that dies mid-request leaks its reservation for at most this long.
+    reservation_ttl_s: float = Field(900.0, gt=0)
+    # How often each instance looks for budgets changed at run time by another instance.
+    refresh_s: float = Field(2.0, gt=0)
+    # When the store cannot be asked, refuse (503) rather than forward unbudgeted.
+    fail_open: bool = False
+
+
+class WebhookConfig(_Model):
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class AlertsConfig(_Model):
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    forecast: bool = True
+    retry_attempts: int = Field(4, ge=1, le=20)
+    retry_base_s: float = Field(0.5, gt=0)
+    # Deliveries that failed every attempt are tried again this often (in memory).
+    redeliver_s: float = Field(60.0, gt=0)
+
+
 class KeyConfig(_Model):
     key: SecretStr | None = None
     key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
     customer: str | None = Field(None, min_length=1, max_length=128)
     trusted: bool = False
     name: str | None = None
+    budgets: Budgets = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_secret_and_a_customer(self) -> KeyConfig:
@@ -242,6 +327,11 @@ class Config(_Model):
     # "provider/model -> provider/model" (price-table keys; "*" on the left: every model):
     # what each request would have cost at the right-hand side's prices.
     what_if: list[str] = Field(default_factory=list)
+    customers: dict[str, CustomerConfig] = Field(default_factory=dict)
+    tags: dict[str, ScopeBudgets] = Field(default_factory=dict)
+    global_: ScopeBudgets = Field(default_factory=ScopeBudgets, alias="global")
+    budgeting: BudgetingConfig = Field(default_factory=BudgetingConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Config:
@@ -256,6 +346,9 @@ class Config(_Model):
         for key in self.prices:
             if "/" not in key:
                 raise ValueError(f"prices: key {key!r} must be 'provider/model'")
+        for tag in self.tags:
+            if "=" not in tag.strip("="):
+                raise ValueError(f"tags: key {tag!r} must be 'name=value', e.g. feature=story")
         if self.metrics.port is not None and self.metrics.port == self.server.port:
             raise ValueError("metrics.port must differ from server.port (or be left unset)")
         return self

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from proxy.breaker import STATE_CODES
 from proxy.config import MetricsConfig
 from proxy.health import HealthBook, TargetHealth
+from proxy.metrics_budgets import render_budgets
 from proxy.metrics_core import (
     CallbackFamily,
     CounterChild,
@@ -42,7 +43,10 @@ NONE = "none"  # model and provider of requests rejected before routing (401, 40
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UPSTREAM_ERROR_REASONS = ("timeout", "unreachable", "broken", "rate_limited", "auth",
                           "server_error", "other")  # fmt: skip
-STORE_OPERATIONS = ("record_usage", "aggregate_rows", "get_usage", "what_if_rows")
+STORE_OPERATIONS = ("record_usage", "aggregate_rows", "get_usage", "what_if_rows",
+                    "reserve_budget", "settle_budget", "budget_states", "claim_budget_alert",
+                    "budget_overrides", "budget_overrides_version", "put_budget_override",
+                    "delete_budget_override")  # fmt: skip
 
 # Upstream calls last from tens of milliseconds (embeddings) to minutes (long generations).
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -212,6 +216,7 @@ class ProxyMetrics:
             lambda: self._breakers(lambda h, now: h.breaker.opens),
         )
         self._reloads: Callable[[], tuple[int, int, int]] | None = None
+        self._budgets: Callable[[], dict] | None = None
         reloads = CallbackFamily(
             "costproxy_config_reloads_total",
             "Config reloads, by result: ok, or rejected (the running config stayed).",
@@ -305,9 +310,13 @@ class ProxyMetrics:
             child = self._whatif_children.get(key) or self._whatif_child(key)
             child.inc(nusd / 1e9)
 
-    def rejected(self, status: int) -> None:
-        """Account for a request refused before it was routed."""
-        key = (NONE, NONE, OTHER, status)
+    def rejected(
+        self, status: int, model: str = NONE, provider: str = NONE, customer: str | None = None
+    ) -> None:
+        """Account for a request refused before it went upstream: before routing (model
+        and provider "none"), or by a budget (model, provider and customer known)."""
+        label = OTHER if customer is None else self.customers.label(customer)
+        key = (model, provider, label, status)
         (self._request_children.get(key) or self._request_child(key)).inc()
 
     def store_call(self, operation: str, seconds: float, failed: bool) -> None:
@@ -321,6 +330,15 @@ class ProxyMetrics:
     def watch_reloads(self, read: Callable[[], tuple[int, int, int]]) -> None:
         """Export the config reloads: `read()` gives (succeeded, failed, generation)."""
         self._reloads = read
+
+    def watch_budgets(self, read: Callable[[], dict]) -> None:
+        """Export the budget guard's figures: `read()` is its `snapshot()`."""
+        self._budgets = read
+
+    def _budget_families(self) -> str:
+        return (
+            "" if self._budgets is None else render_budgets(self._budgets(), self.customers.label)
+        )
 
     def _reload_counts(self) -> list[tuple[tuple[str, ...], float]]:
         if self._reloads is None:
@@ -341,7 +359,7 @@ class ProxyMetrics:
 
     def exposition(self) -> bytes:
         """Every metric in Prometheus' text format (`CONTENT_TYPE`)."""
-        text = "".join(family.render() for family in self._families)
+        text = "".join(family.render() for family in self._families) + self._budget_families()
         return text.encode() + generate_latest(self._process)
 
     # Label children, made once each.

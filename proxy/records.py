@@ -62,16 +62,18 @@ class UsageRecord:
     what_if: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict) -> UsageRecord:
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in names}
+        values = {k: v for k, v in data.items() if k in _RECORD_FIELD_SET}
         values["tags"] = tuple(values.get("tags") or ())
         values["what_if"] = dict(values.get("what_if") or {})
         return cls(**values)
 
+
+_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
+_RECORD_FIELD_SET = frozenset(_RECORD_FIELDS)
 
 # The additive counters kept for every aggregate, in a fixed order (stores rely on it).
 METRIC_FIELDS: tuple[str, ...] = (

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -89,6 +89,9 @@ class Reloader:
         read = _read(self.path)
         self._seen = read[1] if read else None  # the content last loaded or rejected
         self._tasks: set[asyncio.Task[None]] = set()
+        # Parts of the app built from the config outside the snapshot (e.g. configured
+        # budgets) follow a successful reload through these.
+        self.on_reload: list[Callable[[Config], None]] = []
 
     async def reload(self, trigger: str) -> dict:
         """Load, validate and swap in the config file. Raises ConfigError (counted and
@@ -115,6 +118,8 @@ class Reloader:
                 raise
             await self.state.runtime.swap(new)
             self.state.health.adopt(new.routes.values(), config.breaker)
+            for listener in self.on_reload:
+                listener(config)
             self.succeeded += 1
             self.last_error = None
             self.last_reload_at = time.time()

@@ -60,15 +60,32 @@ class RequestLog:
         }
         _emit(line)
 
-    def rejected(self, ts_ms: int, endpoint: str, status: int, code: str, latency_s: float) -> None:
-        """A request refused before routing: no customer is known for sure, none is logged."""
+    def rejected(
+        self,
+        ts_ms: int,
+        endpoint: str,
+        status: int,
+        code: str,
+        latency_s: float,
+        *,
+        request_id: str | None = None,
+        customer: str | None = None,
+        route: str | None = None,
+        model: str = "none",
+        provider: str = "none",
+    ) -> None:
+        """A request refused before it went upstream: before routing (nothing else known
+        for sure, so nothing else logged), or by a budget (who and where known)."""
         if not self._on():
             return
         line = {
-            "request_id": None,
+            "request_id": request_id,
             "ts_ms": ts_ms,
+            "customer": customer,
             "endpoint": endpoint,
-            "provider": "none",
+            "route": route,
+            "model": model,
+            "provider": provider,
             "status": status,
             "error": code,
             "latency_ms": round(latency_s * 1000, 3),

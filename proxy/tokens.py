@@ -364,7 +364,10 @@ class TokenCounter:
     """
 
     def __init__(self, model: str, *, buffer_chars: int = 16 * 1024) -> None:
-        self._encoding = encoding_for_model(model)
+        # Resolved on first use: most streams carry usage and never count a token, and
+        # loading an encoding costs ~70 MB of RSS that such a proxy never needs.
+        self._model = model
+        self._encoding: tiktoken.Encoding | None = None
         self._buffer_chars = buffer_chars
         self._parts: list[str] = []
         self._buffered = 0
@@ -380,7 +383,14 @@ class TokenCounter:
 
     def total(self) -> int:
         """Tokens in everything added so far; adding more afterwards is fine."""
-        return self._counted + len(self._encoding.encode_ordinary("".join(self._parts)))
+        if not self._parts:
+            return self._counted
+        return self._counted + len(self._encode("".join(self._parts)))
+
+    def _encode(self, text: str) -> list[int]:
+        if self._encoding is None:
+            self._encoding = encoding_for_model(self._model)
+        return self._encoding.encode_ordinary(text)
 
     def _flush(self) -> None:
         buffer = "".join(self._parts)
@@ -388,7 +398,7 @@ class TokenCounter:
         half = len(buffer) // 2
         match = _EXACT_CUT.match(buffer, half) or _WHITESPACE_CUT.match(buffer, half)
         cut = match.end() if match else len(buffer)
-        self._counted += len(self._encoding.encode_ordinary(buffer[:cut]))
+        self._counted += len(self._encode(buffer[:cut]))
         rest = buffer[cut:]
         self._parts = [rest] if rest else []
         self._buffered = len(rest)

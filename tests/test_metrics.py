@@ -286,3 +286,55 @@ def test_metrics_config_defaults():
 def test_metrics_config_errors(section, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         parse_config(_config(section))
+
+
+def test_budget_refusals_carry_model_provider_and_customer():
+    m = metrics(max_customers=1)
+    m.rejected(429, "gpt-4o-mini", "openai", "acme")
+    m.rejected(429, "gpt-4o-mini", "openai", "globex")  # past the cap
+    assert value(m, "costproxy_requests_total", **_labels("acme", "429")) == 1
+    assert value(m, "costproxy_requests_total", **_labels(OTHER, "429")) == 1
+
+
+BUDGET_SNAPSHOT = {
+    "reservations_total": 12,
+    "rejections_total": {"customer": 3},
+    "recounted_total": 1,
+    "settles_total": 9,
+    "settle_failures_total": 0,
+    "store_errors_total": 0,
+    "alerts_total": {"threshold": 2},
+    "webhook_deliveries_total": 2,
+    "webhook_failed_deliveries_total": 1,
+    "webhook_backlog": 0,
+    "spent_usd": {
+        "customer/acme|monthly": "80.500000000",
+        "customer/globex|monthly": "1.000000000",
+        "end_user/acme/player-9|daily": "0.400000000",
+        "tag/feature=story|daily": "12.000000000",
+    },
+    "limit_usd": {
+        "customer/acme|monthly": "100.000000000",
+        "customer/globex|monthly": "5.000000000",
+        "end_user/acme/player-9|daily": "0.500000000",
+        "tag/feature=story|daily": "200.000000000",
+    },
+}
+
+
+def test_budget_figures_are_read_at_scrape_time():
+    m = metrics(max_customers=1)
+    m.observe(record("acme"), 0.0001, ())  # acme takes the one customer label
+    m.watch_budgets(lambda: BUDGET_SNAPSHOT)
+    assert value(m, "costproxy_budget_reservations_total") == 12
+    assert value(m, "costproxy_budget_rejections_total", scope_kind="customer") == 3
+    assert value(m, "costproxy_budget_alerts_total", kind="threshold") == 2
+    assert value(m, "costproxy_budget_webhook_failed_deliveries_total") == 1
+    acme = {"scope": "customer/acme", "period": "monthly", "customer": "acme"}
+    assert value(m, "costproxy_budget_spent_usd", **acme) == 80.5
+    assert value(m, "costproxy_budget_limit_usd", **acme) == 100
+    tag = {"scope": "tag/feature=story", "period": "daily", "customer": ""}
+    assert value(m, "costproxy_budget_spent_usd", **tag) == 12
+    # globex is past metrics.max_customers, and end users never become labels.
+    scopes = label_values(m, "costproxy_budget_spent_usd", "scope")
+    assert scopes == {"customer/acme", "tag/feature=story"}

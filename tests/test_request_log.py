@@ -91,7 +91,10 @@ def test_unpriced_and_rejected(lines: io.StringIO):
     assert rejected == {
         "request_id": None,
         "ts_ms": 1_700_000_000_000,
+        "customer": None,
         "endpoint": "chat.completions",
+        "route": None,
+        "model": "none",
         "provider": "none",
         "status": 401,
         "error": "invalid_api_key",

@@ -9,10 +9,11 @@ from aiohttp import web
 
 from proxy.auth import attribute
 from proxy.errors import NotFoundError, ProxyError
+from proxy.pipeline.budget import BUDGETS
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.pipeline.forward import forward, order_for_request
 from proxy.pipeline.request import read_payload
-from proxy.pipeline.telemetry import report_rejected, report_settled
+from proxy.pipeline.telemetry import report_refused, report_rejected, report_settled
 from proxy.state import STATE
 
 __all__ = ["endpoint_handler"]
@@ -56,6 +57,12 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             route=route,
             target=order[0],
         )
+        budgets = request.app[BUDGETS]
+        try:
+            hold = await budgets.reserve(request, ex, len(raw))  # 429: nothing goes upstream
+        except ProxyError as exc:
+            report_refused(state, ex, exc)
+            raise
         try:
             return await forward(request, ex, order, raw, state.health, state.rng)
         except ProxyError as exc:
@@ -65,6 +72,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             # 3. Settle: every routed request is recorded exactly once, however it ended.
             record = settle(ex)
             state.recorder.submit(record)
+            budgets.settle(hold, record.cost_nusd)
             report_settled(state, ex, record)
 
 

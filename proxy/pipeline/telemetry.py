@@ -1,5 +1,5 @@
 """What the request path reports about each request once it is over: metrics and the
-request log. The two calls below are the only places the handler reports anything."""
+request log. The calls below are the only places the handler reports anything."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from proxy.pipeline.exchange import Exchange
 from proxy.records import UsageRecord
 from proxy.state import ProxyState
 
-__all__ = ["report_rejected", "report_settled"]
+__all__ = ["report_refused", "report_rejected", "report_settled"]
 
 
 def report_settled(state: ProxyState, ex: Exchange, record: UsageRecord) -> None:
@@ -30,4 +30,24 @@ def report_rejected(
     state.metrics.rejected(error.status)
     state.request_log.rejected(
         ts_ms, endpoint, error.status, error.code, time.perf_counter() - started
+    )
+
+
+def report_refused(state: ProxyState, ex: Exchange, error: ProxyError) -> None:
+    """A routed request refused before it went upstream (a spent budget: 429)."""
+    target = ex.target
+    state.metrics.rejected(
+        error.status, target.model, target.provider.name, ex.attribution.customer
+    )
+    state.request_log.rejected(
+        ex.ts_ms,
+        ex.endpoint,
+        error.status,
+        error.code,
+        time.perf_counter() - ex.started,
+        request_id=ex.request_id,
+        customer=ex.attribution.customer,
+        route=ex.route.name,
+        model=target.model,
+        provider=target.provider.name,
     )

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
+from proxy.budgets import BudgetRule, CounterState, Period
 from proxy.records import AggregateRow, Breakdown, UsageRecord, WhatIfRow
 
-__all__ = ["Store"]
+__all__ = ["ReserveAnswer", "SettleAnswer", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveAnswer:
+    """`violated`: index of the first hard budget the request would overrun (None: held).
+    `states`: every counter, after the reservation when it was made. `now_ms`: store time."""
+
+    violated: int | None
+    states: tuple[CounterState, ...]
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettleAnswer:
+    states: tuple[CounterState, ...]  # after the settle, with the last hour's burn
+    now_ms: int
 
 
 class Store(Protocol):
@@ -42,3 +61,47 @@ class Store(Protocol):
     ) -> list[WhatIfRow]:
         """Daily what-if rows in [from_day, to_day], one per (customer, day, route,
         provider, model, alternative); all customers when customer is None."""
+
+    # Budgets. A counter is (scope, period); see proxy.budget_book for scope strings.
+    # `now_ms` is for tests; None means the store's own clock (Redis TIME on Redis).
+
+    async def reserve_budget(
+        self,
+        request_id: str,
+        amount_nusd: int,
+        counters: Sequence[tuple[str, BudgetRule]],
+        ttl_ms: int,
+        now_ms: int | None = None,
+    ) -> ReserveAnswer:
+        """Atomically: reclaim expired holds, roll counters into the current period, and
+        hold `amount_nusd` on every counter if no hard budget would be overrun."""
+
+    async def settle_budget(
+        self,
+        request_id: str,
+        cost_nusd: int,
+        counters: Sequence[tuple[str, Period]],
+        now_ms: int | None = None,
+    ) -> SettleAnswer | None:
+        """Atomically release the hold and add the actual cost to every counter.
+        None when this request was settled before (a replay changes nothing)."""
+
+    async def budget_states(
+        self, counters: Sequence[tuple[str, Period]], now_ms: int | None = None
+    ) -> list[CounterState]:
+        """Read-only: each counter as it stands in the current period."""
+
+    async def claim_budget_alert(
+        self, scope: str, period: Period, pid: str, alert: str, ttl_s: int | None
+    ) -> bool:
+        """True for exactly one caller per (scope, period, pid, alert), across instances."""
+
+    async def budget_overrides(self) -> tuple[int, dict[str, str]]:
+        """(version, scope → rules JSON) of the budgets set at run time."""
+
+    async def budget_overrides_version(self) -> int:
+        """Changes whenever a run-time budget is put or deleted (cheap to poll)."""
+
+    async def put_budget_override(self, scope: str, rules_json: str) -> None: ...
+
+    async def delete_budget_override(self, scope: str) -> bool: ...

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, WhatIfRow
@@ -47,6 +48,8 @@ _KNOWN_METRICS = frozenset(METRIC_FIELDS)
 
 def escape(text: str) -> str:
     """Percent-encode the characters that could break the key or field layout."""
+    if _UNSAFE.search(text) is None:  # the usual case: nothing to encode, no new string
+        return text
     return _UNSAFE.sub(lambda m: f"%{ord(m[0]):02X}", text)
 
 
@@ -90,7 +93,21 @@ class KeyLayout:
     def request_ids(self, customer: str, day: str) -> str:
         return f"{self.customer(customer)}rid:{day}"
 
+    def record_keys(self, customer: str, day: str) -> tuple[str, ...]:
+        """The KEYS of the record_usage script, in its order; the customer escaped once."""
+        c = self.customer(customer)
+        return (
+            f"{c}rid:{day}",
+            f"{c}log",
+            f"{c}{_DAY_KIND['base']}:{day}",
+            f"{c}{_DAY_KIND['tag']}:{day}",
+            f"{c}{_DAY_KIND['end_user']}:{day}",
+            f"{c}m:{day[:7]}",
+            f"{c}dw:{day}",
+        )
 
+
+@lru_cache(maxsize=1024)  # a handful of (route, provider, model) per deployment
 def base_field(route: str, provider: str, model: str) -> str:
     """The "route␟provider␟model" part shared by every daily hash field."""
     return FIELD_SEP.join((escape(route), escape(provider), escape(model)))

@@ -27,6 +27,7 @@ from proxy.store.buckets import (
     utc_month,
     what_if_sort_key,
 )
+from proxy.store.budgets_sqlite import BUDGET_SCHEMA, SQLiteBudgets
 from proxy.store.sqlite_schema import (
     ADDED_COLUMNS,
     BASE_KEYS,
@@ -51,7 +52,7 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteBudgets):
     """A `Store` in one SQLite file (WAL mode); parent directories are created on open.
 
     The usage log keeps at most about `usage_log_max_rows` rows: the oldest are deleted every
@@ -151,7 +152,7 @@ class SQLiteStore:
             # loss can lose the last transactions, and never corrupts the file.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + BUDGET_SCHEMA)
             present = {row[1] for row in conn.execute("PRAGMA table_info(usage_log)")}
             for column, ddl in ADDED_COLUMNS.items():
                 if column not in present:

@@ -75,11 +75,13 @@ ROUND = [
     (CHAT, _auth(ACME_KEY, **{"x-mock-status": "429"}), _chat("gpt-4o-mini"), 429),
     # Cut off mid-stream: the client got a 200 and a short stream; the record says 502.
     (CHAT, _auth(ACME_KEY, **{"x-mock-fail-after": "2"}), _chat("gpt-4o-mini", stream=True), 200),
+    # A customer whose hard budget is zero: refused before anything goes upstream.
+    (CHAT, _auth(BACKEND_KEY, **{"X-Customer-Id": "frugal"}), _chat("gpt-4o-mini"), 429),
     (CHAT, _auth("sk-not-a-key"), _chat("gpt-4o-mini"), 401),
     (CHAT, _auth(ACME_KEY), _chat("no-such-model"), 404),
 ]
 # What each request of a round counts as in costproxy_requests_total{status}.
-RECORDED_STATUSES = ["200"] * 6 + ["500", "429", "502", "401", "404"]
+RECORDED_STATUSES = ["200"] * 6 + ["500", "429", "502", "429", "401", "404"]
 TRAFFIC_SECONDS = 3.5
 
 
@@ -130,6 +132,10 @@ async def observed(
         upstream.url, {"backend": "sqlite", "sqlite_path": str(directory / "costproxy.db")}
     )
     config["metrics"] = {"port": metrics_port, "token": "${T_METRICS_TOKEN}"}
+    config["customers"] = {
+        "acme": {"budgets": [{"period": "monthly", "limit_usd": "1000", "hard": True}]},
+        "frugal": {"budgets": [{"period": "monthly", "limit_usd": "0", "hard": True}]},
+    }
     proxy = start_proxy(config, directory, ENV)
     prometheus = PrometheusServer(
         job="costproxy",
@@ -250,8 +256,12 @@ async def test_request_log_has_one_line_per_request_and_no_secret_or_text(observ
     assert Counter(str(e["status"]) for e in entries) == Counter(
         {s: n * observed.rounds for s, n in Counter(RECORDED_STATUSES).items()}
     )
-    routed = [e for e in entries if e["request_id"] is not None]
+    routed = [e for e in entries if e["request_id"] is not None and "error" not in e]
     assert {e["customer"] for e in routed} == {"acme", "globex", "initech"}
+    refused = [e for e in entries if e["request_id"] is not None and "error" in e]
+    assert {(e["customer"], e["provider"], e["status"]) for e in refused} == {
+        ("frugal", "openai", 429)
+    }
     reasons = {reason for e in routed for reason in e["upstream_errors"]}
     assert reasons == {"server_error", "rate_limited", "broken"}, routed
     # Not compared with latency_ms: that ends when the record is settled, the overhead a

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
+import openai
 import pytest
 from openai import AsyncOpenAI
 
@@ -309,3 +310,21 @@ async def test_reloads_under_load_fail_no_request(
             model="main", messages=MESSAGES
         )
         assert raw.headers["x-costproxy-provider"] == "b"
+
+
+async def test_configured_budgets_follow_a_reload(
+    setup: Reloadable, client: AsyncOpenAI, http: aiohttp.ClientSession
+) -> None:
+    budget = {"budgets": [{"period": "monthly", "limit_usd": "0.000000001", "hard": True}]}
+    setup.write(lambda config: config.update(customers={"acme": budget}))
+    status, _ = await setup.post_reload(http)
+    assert status == 200
+    with pytest.raises(openai.RateLimitError) as info:
+        await client.chat.completions.create(model="cheap", messages=MESSAGES, max_tokens=5)
+    assert info.value.body["code"] == "budget_exceeded"
+
+    setup.write(lambda config: config.update(customers={}))
+    status, _ = await setup.post_reload(http)
+    assert status == 200
+    reply = await client.chat.completions.create(model="cheap", messages=MESSAGES, max_tokens=5)
+    assert reply.choices[0].message.content == REPLY

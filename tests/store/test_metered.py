@@ -46,6 +46,30 @@ class FakeStore:
     async def what_if_rows(self, *, customer, from_day, to_day):
         return await self._answer("what_if_rows", [])
 
+    async def reserve_budget(self, request_id, amount_nusd, counters, ttl_ms, now_ms=None):
+        return await self._answer("reserve_budget", None)
+
+    async def settle_budget(self, request_id, cost_nusd, counters, now_ms=None):
+        return await self._answer("settle_budget", None)
+
+    async def budget_states(self, counters, now_ms=None):
+        return await self._answer("budget_states", [])
+
+    async def claim_budget_alert(self, scope, period, pid, alert, ttl_s):
+        return await self._answer("claim_budget_alert", True)
+
+    async def budget_overrides(self):
+        return await self._answer("budget_overrides", (0, {}))
+
+    async def budget_overrides_version(self):
+        return await self._answer("budget_overrides_version", 0)
+
+    async def put_budget_override(self, scope, rules_json):
+        return await self._answer("put_budget_override", None)
+
+    async def delete_budget_override(self, scope):
+        return await self._answer("delete_budget_override", False)
+
 
 def _public_methods(cls: type) -> set[str]:
     return {name for name, _ in inspect.getmembers(cls, inspect.isfunction) if name[0] != "_"}
@@ -68,6 +92,16 @@ CALLS = {
     "what_if_rows": lambda store: store.what_if_rows(
         customer=None, from_day=date(2025, 1, 1), to_day=date(2025, 1, 2)
     ),
+    "reserve_budget": lambda store: store.reserve_budget("req_1", 5, [], 1000),
+    "settle_budget": lambda store: store.settle_budget("req_1", 5, []),
+    "budget_states": lambda store: store.budget_states([]),
+    "claim_budget_alert": lambda store: store.claim_budget_alert(
+        "customer/acme", "monthly", "2025-01", "threshold:80", None
+    ),
+    "budget_overrides": lambda store: store.budget_overrides(),
+    "budget_overrides_version": lambda store: store.budget_overrides_version(),
+    "put_budget_override": lambda store: store.put_budget_override("customer/acme", "[]"),
+    "delete_budget_override": lambda store: store.delete_budget_override("customer/acme"),
 }
 
 

@@ -1,0 +1,178 @@
+"""Budget alerts: each fires once per period across two proxy instances, signed, and
+delivered even to a receiver that fails twice."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from proxy.pricing import format_usd
+from tests.e2e.budget_stack import (
+    headers,
+    metered_body,
+    metered_config,
+    reservation_nusd,
+    usage_header,
+)
+from tests.support.procs import ServerProcess, free_port, start_proxy
+from tests.support.redis_server import RedisServer
+from tests.support.stack import ENV, base_config
+
+SECRET = "whsec-test-0123456789"
+MAX_TOKENS = 30
+
+
+class Receiver:
+    """A webhook endpoint on loopback that fails the first `fail_first` attempts of every
+    delivery, and records the ones it accepts."""
+
+    def __init__(self, fail_first: int) -> None:
+        self.fail_first = fail_first
+        self.attempts: Counter[str] = Counter()
+        self.accepted: list[dict] = []
+        self.bad_signatures = 0
+        self.port = free_port()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(request.headers["X-CostProxy-Signature"], expected):
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        delivery = orjson.loads(body)
+        self.attempts[delivery["id"]] += 1
+        if self.attempts[delivery["id"]] <= self.fail_first:
+            return web.Response(status=503)
+        self.accepted.append(delivery)
+        return web.Response(status=204)
+
+    async def __aenter__(self) -> Receiver:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+async def spend(urls: list[str], customer: str, requests: int) -> list[int]:
+    body = metered_body(MAX_TOKENS)
+    sent = headers(customer, **{"x-mock-usage": usage_header(body, MAX_TOKENS)})
+    async with aiohttp.ClientSession() as session:
+
+        async def one(i: int) -> int:
+            url = urls[i % len(urls)] + "/v1/chat/completions"
+            async with session.post(url, data=body, headers=sent) as resp:
+                await resp.read()
+                return resp.status
+
+        return await asyncio.gather(*(one(i) for i in range(requests)))
+
+
+async def test_each_alert_once_across_two_instances_after_retries(
+    upstream: ServerProcess, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    customer = f"alerted-{uuid.uuid4().hex[:8]}"
+    per_request = reservation_nusd(metered_body(MAX_TOKENS), MAX_TOKENS)
+    store = {
+        "backend": "redis",
+        "redis_url": redis_server.url,
+        "key_prefix": f"a{uuid.uuid4().hex}:",
+    }
+    async with Receiver(fail_first=2) as receiver:
+        config = metered_config(base_config(upstream.url, store))
+        config["customers"] = {
+            customer: {
+                "budgets": [
+                    {
+                        "period": "monthly",
+                        "limit_usd": format_usd(4 * per_request),
+                        "alert_at": [50, 100],
+                    }
+                ]
+            }
+        }
+        config["alerts"] = {
+            "webhooks": [{"url": receiver.url, "secret": SECRET}],
+            "retry_base_s": 0.05,
+        }
+        proxies = [start_proxy(config, tmp_path, ENV) for _ in range(2)]
+        try:
+            statuses = await spend([p.url for p in proxies], customer, 8)
+            assert sorted(statuses) == [200] * 4 + [429] * 4
+            for _ in range(100):
+                if len(receiver.accepted) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # time for a duplicate to show up, if there were one
+        finally:
+            for proxy in proxies:
+                proxy.stop()
+
+    assert receiver.bad_signatures == 0
+    alerts = sorted(d["alert"] for d in receiver.accepted)
+    assert alerts == ["forecast", "threshold:100", "threshold:50"]
+    assert set(receiver.attempts.values()) == {3}  # two failures, then delivered
+    by_alert = {d["alert"]: d for d in receiver.accepted}
+    full = by_alert["threshold:100"]
+    assert (full["customer"], full["scope"], full["period"]) == (
+        customer,
+        f"customer/{customer}",
+        "monthly",
+    )
+    assert full["threshold_percent"] == 100
+    assert full["spent_usd"] == full["limit_usd"]
+    assert full["resets_at"].endswith("-01T00:00:00Z")
+    assert by_alert["forecast"]["forecast"] is True
+    # The structured log line, on whichever instance claimed the alert.
+    logs = "".join(p.logs() for p in proxies)
+    assert logs.count('budget alert {"type":"budget_alert","alert":"threshold:100"') == 1
+
+
+async def test_a_dead_receiver_is_logged_and_never_fails_the_request(
+    upstream: ServerProcess, tmp_path: Path
+) -> None:
+    customer = f"deadhook-{uuid.uuid4().hex[:8]}"
+    store = {"backend": "sqlite", "sqlite_path": str(tmp_path / "costproxy.db")}
+    config = metered_config(base_config(upstream.url, store))
+    config["customers"] = {
+        customer: {"budgets": [{"period": "daily", "limit_usd": "1", "alert_at": [1]}]}
+    }
+    config["alerts"] = {
+        "webhooks": [{"url": f"http://127.0.0.1:{free_port()}/nobody", "secret": SECRET}],
+        "retry_attempts": 2,
+        "retry_base_s": 0.01,
+    }
+    proxy = start_proxy(config, tmp_path, ENV)
+    try:
+        body = metered_body(MAX_TOKENS)
+        sent = headers(customer, **{"x-mock-usage": f"{10**6},0,0,0"})  # $1: the whole budget
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                proxy.url + "/v1/chat/completions", data=body, headers=sent
+            ) as resp:
+                assert resp.status == 200
+            for _ in range(100):
+                if "not delivered after 2 attempts" in proxy.logs():
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        proxy.stop()
+    assert "not delivered after 2 attempts; will retry" in proxy.logs()

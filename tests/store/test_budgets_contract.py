@@ -1,0 +1,176 @@
+"""The budget part of the Store contract, run against every store implementation.
+
+Times are explicit (`now_ms`): period rollover and hold expiry are tested without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from proxy.budgets import BudgetRule, CounterState, period_id
+from tests.store.conftest import AnyStore
+from tests.store.test_contract import ts
+
+NOV30 = ts("2026-11-30T23:59:00")
+DEC01 = ts("2026-12-01T00:00:00")
+TTL = 60_000
+
+
+def rid() -> str:
+    return f"req-{uuid.uuid4().hex}"
+
+
+def monthly(limit: int, hard: bool = True) -> BudgetRule:
+    return BudgetRule("monthly", limit, hard)
+
+
+async def test_admits_exactly_what_fits(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(1000))]
+    answers = [await store.reserve_budget(rid(), 300, counters, TTL, NOV30) for _ in range(4)]
+
+    assert [a.violated for a in answers] == [None, None, None, 0]
+    assert answers[2].states == (CounterState("2026-11", 0, 900),)
+    assert answers[3].states == (CounterState("2026-11", 0, 900),)  # nothing held for it
+
+
+async def test_concurrent_reserves_never_overcommit(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(1000)), ("global", BudgetRule("daily", 10_000))]
+    answers = await asyncio.gather(
+        *(store.reserve_budget(rid(), 100, counters, TTL, NOV30) for _ in range(50))
+    )
+    assert sum(a.violated is None for a in answers) == 10
+    assert {a.violated for a in answers if a.violated is not None} == {0}
+
+
+async def test_every_budget_must_fit_and_none_is_held_otherwise(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(1000)), ("tag/feature=x", monthly(150))]
+    assert (await store.reserve_budget(rid(), 100, counters, TTL, NOV30)).violated is None
+    rejected = await store.reserve_budget(rid(), 100, counters, TTL, NOV30)
+
+    assert rejected.violated == 1
+    states = await store.budget_states([(s, r.period) for s, r in counters], NOV30)
+    assert [s.held_nusd for s in states] == [100, 100]
+
+
+async def test_soft_budgets_never_reject(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(10, hard=False))]
+    assert (await store.reserve_budget(rid(), 100, counters, TTL, NOV30)).violated is None
+
+
+async def test_settle_releases_the_difference_once(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(1000))]
+    request = rid()
+    await store.reserve_budget(request, 600, counters, TTL, NOV30)
+    settled = await store.settle_budget(request, 250, [("customer/acme", "monthly")], NOV30)
+
+    assert settled is not None
+    assert settled.states == (CounterState("2026-11", 250, 0, 250),)
+    assert await store.settle_budget(request, 250, [("customer/acme", "monthly")], NOV30) is None
+    # 750 is left: a 700 request fits now, where the 600 hold would have refused it.
+    assert (await store.reserve_budget(rid(), 700, counters, TTL, NOV30)).violated is None
+
+
+async def test_a_replayed_reserve_holds_nothing_more(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(1000))]
+    request = rid()
+    await store.reserve_budget(request, 600, counters, TTL, NOV30)
+    replay = await store.reserve_budget(request, 600, counters, TTL, NOV30)
+
+    assert replay.violated is None
+    assert replay.states[0].held_nusd == 600
+
+
+async def test_expired_holds_are_reclaimed_and_a_late_settle_still_counts(
+    store: AnyStore,
+) -> None:
+    counters = [("customer/acme", monthly(1000))]
+    dead, late = rid(), rid()
+    await store.reserve_budget(dead, 600, counters, TTL, NOV30 - 120_000)
+    await store.reserve_budget(late, 300, counters, TTL, NOV30 - 120_000)
+    assert (await store.reserve_budget(rid(), 200, counters, TTL, NOV30 - 100_000)).violated == 0
+
+    # Both holds expired a minute later; the next reserve reclaims them.
+    answer = await store.reserve_budget(rid(), 200, counters, TTL, NOV30)
+    assert answer.violated is None
+    assert answer.states[0].held_nusd == 200
+    settled = await store.settle_budget(late, 280, [("customer/acme", "monthly")], NOV30)
+    assert settled is not None
+    assert (settled.states[0].spent_nusd, settled.states[0].held_nusd) == (280, 200)
+
+
+async def test_period_rollover_reopens_an_exhausted_budget(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(1000)), ("customer/acme", BudgetRule("total", 5000))]
+    periods = [("customer/acme", "monthly"), ("customer/acme", "total")]
+    request = rid()
+    await store.reserve_budget(request, 1000, counters, TTL, NOV30)
+    await store.settle_budget(request, 1000, periods, NOV30)
+    assert (await store.reserve_budget(rid(), 1, counters, TTL, NOV30 + 59_999)).violated == 0
+
+    answer = await store.reserve_budget(rid(), 1, counters, TTL, DEC01)
+    assert answer.violated is None
+    assert answer.states == (CounterState("2026-12", 0, 1), CounterState("total", 1000, 1))
+
+
+async def test_a_hold_from_last_period_settles_into_the_new_one(store: AnyStore) -> None:
+    counters = [("customer/acme", BudgetRule("daily", 1000))]
+    request = rid()
+    await store.reserve_budget(request, 500, counters, TTL, NOV30)
+    settled = await store.settle_budget(request, 400, [("customer/acme", "daily")], DEC01 + 1)
+
+    assert settled is not None
+    assert settled.states == (CounterState("2026-12-01", 400, 0, 400),)
+
+
+@pytest.mark.parametrize(
+    "iso",
+    [
+        "1970-01-01T00:00:00", "2024-02-29T23:59:59", "2024-03-01T00:00:00",
+        "2026-11-30T23:59:59", "2026-12-31T12:00:00", "2027-01-04T00:00:00",
+        "2100-03-01T00:00:00", "2000-02-29T10:00:00", "2026-12-27T23:59:59",
+    ],
+)  # fmt: skip
+async def test_period_ids_match_the_python_rule(store: AnyStore, iso: str) -> None:
+    now = ts(iso)
+    counters = [("global", BudgetRule(p, 10**12)) for p in ("daily", "weekly", "monthly")]
+    answer = await store.reserve_budget(rid(), 1, counters, TTL, now)
+    assert [s.pid for s in answer.states] == [
+        period_id(p, now) for p in ("daily", "weekly", "monthly")
+    ]
+
+
+async def test_burn_counts_the_last_hour_only(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(10**9))]
+    periods = [("customer/acme", "monthly")]
+    start = ts("2026-11-10T10:00:00")
+    for offset_min, cost in ((0, 100), (30, 20), (61, 3)):
+        request = rid()
+        await store.reserve_budget(request, cost, counters, TTL, start + offset_min * 60_000)
+        settled = await store.settle_budget(request, cost, periods, start + offset_min * 60_000)
+    assert settled is not None
+    assert settled.states[0].spent_nusd == 123
+    assert settled.states[0].burn_hour_nusd == 23
+
+
+async def test_an_alert_is_claimed_once(store: AnyStore) -> None:
+    claims = await asyncio.gather(
+        *(
+            store.claim_budget_alert("customer/acme", "monthly", "2026-11", "t:80", 100)
+            for _ in range(20)
+        )
+    )
+    assert claims.count(True) == 1
+    assert await store.claim_budget_alert("customer/acme", "monthly", "2026-12", "t:80", 100)
+
+
+async def test_overrides_are_versioned(store: AnyStore) -> None:
+    version, rules = await store.budget_overrides()
+    assert rules == {}
+    await store.put_budget_override("customer/acme", "[]")
+    assert await store.budget_overrides_version() > version
+    assert (await store.budget_overrides())[1] == {"customer/acme": "[]"}
+    assert await store.delete_budget_override("customer/acme") is True
+    assert await store.delete_budget_override("customer/acme") is False
+    assert (await store.budget_overrides())[1] == {}

@@ -1,0 +1,33 @@
+"""The benchmark harness still runs end to end (no timing is asserted: benchmarks are not tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quick_bench_writes_well_formed_json(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    [path] = tmp_path.glob("*.json")
+    document = json.loads(path.read_text())
+    assert set(document["summary"]) == {"direct", "proxy-sqlite", "proxy-redis"}
+    for target in ("proxy-sqlite", "proxy-redis"):
+        figures = document["summary"][target]
+        assert figures["saturation.rps"]["median"] > 0
+        assert "ratio" in figures["saturation.rps"]
+        assert "added" in figures["open300.p50_ms"]
+        assert figures["saturation.cpu_us"]["median"] > 0
+        assert figures["open_streams.peak_rss_mb"]["median"] > 0
+        assert document["runs"][target][0]["saturation.errors"] == 0
+    assert "saturation req/s" in document["table"]
