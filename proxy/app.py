@@ -20,6 +20,7 @@ from proxy.middleware import error_middleware
 from proxy.pipeline.budget import BUDGETS, BudgetGuard, add_remaining_header
 from proxy.pipeline.handler import endpoint_handler
 from proxy.reload import RELOADER, Reloader
+from proxy.request_log import flushing_request_log
 from proxy.state import STATE, build_state
 from proxy.store.base import Store
 from proxy.webhooks import WebhookSender
@@ -117,6 +118,7 @@ def create_app(
     if config_path is not None:
         app.cleanup_ctx.append(_reloading)
     add_metrics_endpoint(app)
+    app.cleanup_ctx.append(flushing_request_log)
     return app
 
 

@@ -6,8 +6,10 @@ no key (only the key's name or a short hash prefix, as `key_id`), no header valu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TextIO
 
 import orjson
@@ -15,7 +17,13 @@ import orjson
 from proxy.pricing import format_usd
 from proxy.records import UsageRecord
 
-__all__ = ["LOGGER_NAME", "RequestLog", "send_request_log_to"]
+__all__ = [
+    "LOGGER_NAME",
+    "RequestLog",
+    "flush_request_log",
+    "flushing_request_log",
+    "send_request_log_to",
+]
 
 LOGGER_NAME = "costproxy.requests"
 _log = logging.getLogger(LOGGER_NAME)
@@ -101,10 +109,48 @@ def _emit(line: dict) -> None:
     )
 
 
+class _BufferedLines(logging.StreamHandler):
+    """Writes each line into a buffer that `flush_request_log()` empties (every 0.1 s
+    while the app runs, and at exit): one write system call per batch, not per request
+    (~30 µs a request when stdout is unbuffered, as in containers)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + "\n")
+        except Exception:  # logging's contract: a failing handler reports, never raises
+            self.handleError(record)
+
+
 def send_request_log_to(stream: TextIO) -> None:
     """Write request lines to `stream` as bare JSON, one per line, instead of through the
     root handler's text format (which would prefix every line and break the JSON)."""
-    handler = logging.StreamHandler(stream)
+    # A buffered writer of our own on the same file, as stdout may be unbuffered; a stream
+    # that is not a file (a StringIO) is written to as it is.
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        stream = open(stream.fileno(), "w", buffering=1 << 16, encoding="utf-8", closefd=False)  # noqa: SIM115
+    handler = _BufferedLines(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
     _log.addHandler(handler)
     _log.propagate = False
+
+
+def flush_request_log() -> None:
+    for handler in _log.handlers:
+        handler.flush()
+
+
+async def flushing_request_log(app: object) -> AsyncIterator[None]:
+    """cleanup_ctx: flush the request log every 0.1 s while the app runs, and at its end."""
+
+    async def every_tenth_of_a_second() -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            flush_request_log()
+
+    task = asyncio.get_running_loop().create_task(every_tenth_of_a_second())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        flush_request_log()

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from proxy.records import UsageRecord
-from proxy.request_log import LOGGER_NAME, RequestLog, send_request_log_to
+from proxy.request_log import LOGGER_NAME, RequestLog, flush_request_log, send_request_log_to
 
 RECORD = UsageRecord(
     request_id="req_abc",
@@ -114,3 +114,23 @@ def test_lines_are_bare_json_not_the_root_format(lines: io.StringIO):
     RequestLog(enabled=True).routed(RECORD, 0, ())
     assert lines.getvalue().startswith('{"request_id":"req_abc"')
     assert lines.getvalue().count("\n") == 1
+
+
+def test_a_file_gets_whole_lines_in_batches_when_flushed(tmp_path):
+    logger = logging.getLogger(LOGGER_NAME)
+    saved = logger.handlers[:], logger.propagate, logger.level
+    path = tmp_path / "requests.log"
+    with path.open("w") as file:
+        try:
+            send_request_log_to(file)
+            logger.setLevel(logging.INFO)
+            log = RequestLog(enabled=True)
+            for _ in range(3):
+                log.routed(RECORD, 0.0001, ())
+            assert path.read_text() == ""  # buffered: no write system call per request
+            flush_request_log()
+            lines = path.read_text().splitlines()
+        finally:
+            logger.handlers[:], logger.propagate = saved[0], saved[1]
+            logger.setLevel(saved[2])
+    assert [orjson.loads(line)["request_id"] for line in lines] == ["req_abc"] * 3
