@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 from datetime import UTC, datetime
 
 import orjson
@@ -12,6 +11,7 @@ from aiohttp import web
 from proxy.admin_budgets import add_budget_routes
 from proxy.admin_errors import error_docs
 from proxy.admin_routes import AdminRoute, Doc, Param, add_admin_route_table
+from proxy.auth import bearer_matches
 from proxy.breaker import Breaker
 from proxy.errors import AuthenticationError, BadRequestError, ConfigError, NotFoundError
 from proxy.health import HealthBook, TargetHealth
@@ -30,10 +30,7 @@ def require_admin(request: web.Request) -> ProxyState:
         raise AuthenticationError(
             "The admin API is disabled: set admin.token in the config.", code="admin_disabled"
         )
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        presented.strip().encode(), token.get_secret_value().encode()
-    ):
+    if not bearer_matches(request.headers, token.get_secret_value()):
         raise AuthenticationError("Invalid or missing admin token.", code="invalid_admin_token")
     return state
 

@@ -17,10 +17,12 @@ from proxy.alerting import AlertDispatcher
 from proxy.auth import key_id
 from proxy.budget_book import BudgetBook, config_rules
 from proxy.config import Config, StoreConfig
+from proxy.metrics_http import add_metrics_endpoint
 from proxy.middleware import error_middleware
 from proxy.pipeline.budget import BUDGETS, BudgetGuard, add_remaining_header
 from proxy.pipeline.handler import endpoint_handler
 from proxy.reload import RELOADER, Reloader
+from proxy.request_log import flushing_request_log
 from proxy.state import STATE, build_state
 from proxy.store.base import Store
 from proxy.webhooks import WebhookSender
@@ -90,8 +92,12 @@ def create_app(
     state = build_state(config, store or make_store(config.store), source=source)
     app[STATE] = state
     if config_path is not None:
-        app[RELOADER] = Reloader(state, config_path, env)
+        reloader = app[RELOADER] = Reloader(state, config_path, env)
+        state.metrics.watch_reloads(
+            lambda: (reloader.succeeded, reloader.failed, state.snapshot.generation)
+        )
     app[BUDGETS] = guard = build_budget_guard(config, state.store)
+    state.metrics.watch_budgets(guard.snapshot)
     if config_path is not None:
         app[RELOADER].on_reload.append(lambda new: guard.use_configured(configured_budgets(new)))
     app.on_response_prepare.append(add_remaining_header)
@@ -115,6 +121,8 @@ def create_app(
     if config_path is not None:
         app.cleanup_ctx.append(_reloading)
     add_access(app)  # after _lifecycle: it needs the store open
+    add_metrics_endpoint(app)
+    app.cleanup_ctx.append(flushing_request_log)
     return app
 
 

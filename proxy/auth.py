@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ __all__ = [
     "KeyIndex",
     "Principal",
     "attribute",
+    "bearer_matches",
     "key_id",
     "parse_tags",
     "presented_key",
@@ -101,6 +103,15 @@ def _presented_key(headers: Mapping[str, str]) -> str | None:
         return None
     api_key = headers.get("api-key")
     return api_key.strip() if api_key and api_key.strip() else None
+
+
+def bearer_matches(headers: Mapping[str, str], secret: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <secret>`, compared in constant
+    time (an operator token has no digest index to hide behind)."""
+    scheme, _, presented = headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), secret.encode()
+    )
 
 
 def valid_label(value: str, max_length: int = MAX_ID_LENGTH) -> bool:

@@ -22,6 +22,7 @@ from proxy.cli_admin import add_admin_commands
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
 from proxy.listeners import listen_sockets
+from proxy.request_log import send_request_log_to
 from proxy.spend import DIMENSIONS, SpendQuery, SpendQueryError
 
 __all__ = ["main"]
@@ -339,4 +340,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    send_request_log_to(sys.stdout)
     return args.func(args)

@@ -37,9 +37,11 @@ __all__ = [
     "Config",
     "CustomerConfig",
     "KeyConfig",
+    "MetricsConfig",
     "PriceConfig",
     "ProviderConfig",
     "ReloadConfig",
+    "RequestLogConfig",
     "RouteConfig",
     "ServerConfig",
     "StoreConfig",
@@ -79,6 +81,12 @@ class StoreConfig(_Model):
 PerMinute = Annotated[int, Field(gt=0, le=10**9)]
 
 
+def _token_long_enough(value: SecretStr | None, what: str) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < 16:
+        raise ValueError(f"{what} token must be at least 16 characters")
+    return value
+
+
 class AdminConfig(_Model):
     token: SecretStr | None = None
     # Serve the admin API on its own listener (and only there) when `port` is set.
@@ -88,9 +96,37 @@ class AdminConfig(_Model):
     @field_validator("token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("admin token must be at least 16 characters")
-        return value
+        return _token_long_enough(value, "admin")
+
+
+class MetricsConfig(_Model):
+    """Prometheus metrics. Customers become label values only as configured here: past
+    `max_customers` (or outside `customers` when `listed`) traffic is labelled "other"."""
+
+    customer_label: Literal["all", "listed", "none"] = "all"
+    max_customers: int = Field(500, ge=0)
+    customers: list[str] = Field(default_factory=list)
+    port: int | None = Field(None, ge=1, le=65535)  # None: /metrics on the main port
+    token: SecretStr | None = None  # when set, /metrics requires it as a bearer token
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        return _token_long_enough(value, "metrics")
+
+    @model_validator(mode="after")
+    def _customers_match_the_policy(self) -> MetricsConfig:
+        if self.customer_label == "listed" and not self.customers:
+            raise ValueError("customer_label is 'listed' but 'customers' is empty")
+        if self.customer_label != "listed" and self.customers:
+            raise ValueError("'customers' is only used with customer_label: listed")
+        return self
+
+
+class RequestLogConfig(_Model):
+    """One JSON line per request on the `costproxy.requests` logger; never prompt text."""
+
+    enabled: bool = True
 
 
 class ProviderConfig(_Model):
@@ -293,6 +329,8 @@ class Config(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
     providers: dict[str, ProviderConfig] = Field(min_length=1)
     models: dict[str, RouteConfig] = Field(min_length=1)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
@@ -324,6 +362,8 @@ class Config(_Model):
         for tag in self.tags:
             if "=" not in tag.strip("="):
                 raise ValueError(f"tags: key {tag!r} must be 'name=value', e.g. feature=story")
+        if self.metrics.port is not None and self.metrics.port == self.server.port:
+            raise ValueError("metrics.port must differ from server.port (or be left unset)")
         return self
 
 

@@ -19,12 +19,15 @@ from proxy.auth import KeyIndex
 from proxy.config import Config
 from proxy.errors import ConfigError
 from proxy.health import HealthBook
+from proxy.metrics import ProxyMetrics
 from proxy.pricing import PriceTable
 from proxy.providers import Provider, build_provider
 from proxy.recorder import UsageRecorder
+from proxy.request_log import RequestLog
 from proxy.routing import Route, build_routes
 from proxy.runtime import Runtime
 from proxy.store.base import Store
+from proxy.store.metered import MeteredStore
 from proxy.whatif import resolve_rules
 
 __all__ = ["STATE", "ProxyState", "Snapshot", "build_snapshot", "build_state"]
@@ -97,6 +100,9 @@ class ProxyState:
     health: HealthBook
     store: Store
     recorder: UsageRecorder
+    # Set up from the config at start: a reload changes neither (counters must not reset).
+    metrics: ProxyMetrics
+    request_log: RequestLog
     # Weighted draws and backoff jitter. One generator per app (not the random module's
     # global one), so a test may seed it.
     rng: random.Random = field(default_factory=random.Random)
@@ -132,9 +138,19 @@ STATE = web.AppKey("costproxy_state", ProxyState)
 
 def build_state(config: Config, store: Store, *, source: str = "<config>") -> ProxyState:
     snapshot = build_snapshot(config, source=source)
+    health = HealthBook(config.breaker)
+    metrics = ProxyMetrics(
+        config.metrics,
+        providers=snapshot.providers,
+        targets={(t.model, t.provider.name) for r in snapshot.routes.values() for t in r.targets},
+        health=health,
+    )
+    metered = MeteredStore(store, metrics)
     return ProxyState(
         runtime=Runtime(snapshot, providers_of=lambda s: s.providers.values()),
-        health=HealthBook(config.breaker),
-        store=store,
-        recorder=UsageRecorder(store),
+        health=health,
+        store=metered,
+        recorder=UsageRecorder(metered),
+        metrics=metrics,
+        request_log=RequestLog(config.request_log.enabled),
     )

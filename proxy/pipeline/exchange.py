@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy import tokens
 from proxy.auth import Attribution, Principal
@@ -32,6 +32,8 @@ class Exchange:
     completion_text: str = ""  # non-streaming: text to estimate from, when usage is missing
     stream_counter: tokens.TokenCounter | None = None  # streaming: the same, counted as it goes
     first_byte_at: float | None = None
+    upstream_wait_s: float = 0.0  # awaiting upstreams and backoffs: not the proxy's overhead
+    failures: list[str] = field(default_factory=list)  # why each failed attempt failed
     attempts: int = 1
     record: UsageRecord | None = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 
@@ -72,7 +73,8 @@ def _out_of_time(route: Route) -> UpstreamError:
     )
 
 
-def _failed(health: TargetHealth, now: float, reason: str) -> None:
+def _failed(ex: Exchange, health: TargetHealth, now: float, reason: str) -> None:
+    ex.failures.append(reason)  # for metrics and the request log, by reason
     health.failures += 1
     health.last_error = reason
     health.breaker.failure(now)
@@ -144,7 +146,9 @@ async def forward(
                 continue
             break
         if step.wait_s:
+            backing_off = time.perf_counter()  # waiting, not proxy work: not overhead
             await asyncio.sleep(step.wait_s)
+            ex.upstream_wait_s += time.perf_counter() - backing_off
         target_health = health.of(order[step.index])
         if not panic and not target_health.breaker.acquire(loop.time()):
             refused.add(step.index)
@@ -161,7 +165,7 @@ async def forward(
         reason = _failure_reason(outcome)
         if reason is not None:
             last = outcome
-            _failed(target_health, loop.time(), reason)
+            _failed(ex, target_health, loop.time(), reason)
             wait = None
             if isinstance(outcome, Answer):
                 wait = retry_after_s(outcome.upstream.headers, datetime.now(UTC))
@@ -174,7 +178,7 @@ async def forward(
             return whole_response(ex, outcome)
         response = await relay_stream(request, ex, outcome, injected_usage)
         if ex.status == 502:
-            _failed(target_health, loop.time(), "stream broken")
+            _failed(ex, target_health, loop.time(), "stream broken")
         return response
     if isinstance(last, Answer):
         return whole_response(ex, last)  # the last upstream error, as the upstream sent it

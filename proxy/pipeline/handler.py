@@ -14,6 +14,7 @@ from proxy.pipeline.budget import BUDGETS
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.pipeline.forward import forward, order_for_request
 from proxy.pipeline.request import read_payload
+from proxy.pipeline.telemetry import report_refused, report_rejected, report_settled
 from proxy.state import STATE
 
 __all__ = ["endpoint_handler"]
@@ -27,17 +28,23 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
     # The config as it is now serves this request to its end, whatever reloads happen.
     with state.runtime.pinned() as snapshot:
         # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom.
-        principal = await request.app[AUTH].authenticate(request.headers, snapshot.keys)
-        raw, payload = await read_payload(request, endpoint, snapshot.config.server.max_body_bytes)
-        route = snapshot.routes.get(payload["model"])
-        if route is None:
-            raise NotFoundError(
-                f"The model '{payload['model']}' does not exist or you do not have access to it.",
-                code="model_not_found",
-                param="model",
-            )
-        attribution = attribute(principal, request.headers, payload.get("user"))
-        reservation = await admit(request, principal, attribution, len(raw), payload, route)
+        try:
+            principal = await request.app[AUTH].authenticate(request.headers, snapshot.keys)
+            max_bytes = snapshot.config.server.max_body_bytes
+            raw, payload = await read_payload(request, endpoint, max_bytes)
+            route = snapshot.routes.get(payload["model"])
+            if route is None:
+                raise NotFoundError(
+                    f"The model '{payload['model']}' does not exist or you do not have access "
+                    "to it.",
+                    code="model_not_found",
+                    param="model",
+                )
+            attribution = attribute(principal, request.headers, payload.get("user"))
+            reservation = await admit(request, principal, attribution, len(raw), payload, route)
+        except ProxyError as exc:
+            report_rejected(state, endpoint, started, ts_ms, exc)
+            raise
 
         # 2. Forward to the route's targets in the strategy's order, relaying the answer.
         order = order_for_request(route, endpoint, payload, state.health, state.rng)
@@ -53,7 +60,11 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             target=order[0],
         )
         budgets = request.app[BUDGETS]
-        hold = await budgets.reserve(request, ex, len(raw))  # 429 here: nothing goes upstream
+        try:
+            hold = await budgets.reserve(request, ex, len(raw))  # 429: nothing goes upstream
+        except ProxyError as exc:
+            report_refused(state, ex, exc)
+            raise
         try:
             return await forward(request, ex, order, raw, state.health, state.rng)
         except ProxyError as exc:
@@ -66,11 +77,17 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             budgets.settle(hold, record.cost_nusd)
             if reservation is not None:
                 request.app[LIMITS].settle(reservation, record)
+            report_settled(state, ex, record)
 
 
 def endpoint_handler(endpoint: str):
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await handle(request, endpoint)
+        metrics = request.app[STATE].metrics
+        metrics.request_started()
+        try:
+            return await handle(request, endpoint)
+        finally:
+            metrics.request_finished()
 
     handler.__name__ = f"handle_{endpoint.replace('.', '_')}"
     return handler

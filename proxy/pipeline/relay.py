@@ -127,6 +127,14 @@ async def _read_first(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
 async def fetch(ex: Exchange, body: bytes, headers: CIMultiDict[str], stream: bool) -> Answer:
     """Send one attempt and read as far as may be read without answering the client.
     Raises UpstreamError (502/504) when the upstream cannot be reached or fails."""
+    waiting = time.perf_counter()
+    try:
+        return await _fetch(ex, body, headers, stream)
+    finally:
+        ex.upstream_wait_s += time.perf_counter() - waiting
+
+
+async def _fetch(ex: Exchange, body: bytes, headers: CIMultiDict[str], stream: bool) -> Answer:
     upstream = await _send(ex, body, headers)
     try:
         content_type = upstream.headers.get("Content-Type", "")
@@ -163,11 +171,14 @@ def whole_response(ex: Exchange, answer: Answer) -> web.Response:
 
 async def _next_chunk(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
     """The next bytes from the upstream; b"" at its end, or when it failed (status 502)."""
+    waiting = time.perf_counter()
     try:
         return await upstream.content.readany()
     except (TimeoutError, aiohttp.ClientError):
         ex.status = 502  # cut off mid-stream: the client's stream is ended cleanly
         return b""
+    finally:
+        ex.upstream_wait_s += time.perf_counter() - waiting
 
 
 async def _write(response: web.StreamResponse, data: bytes) -> bool:

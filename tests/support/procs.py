@@ -26,8 +26,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`python -m proxy ARGS` in a subprocess, its output in a log file, ready when its
-    health URL answers."""
+    """`python -m proxy ARGS` (or `program ARGS`) in a subprocess, its output in a log file,
+    ready when its health URL answers."""
 
     def __init__(
         self,
@@ -37,8 +37,12 @@ class ServerProcess:
         health_path: str,
         env: dict[str, str],
         cwd: Path = REPO,
+        program: tuple[str, ...] = (sys.executable, "-m", "proxy"),
+        name: str | None = None,
     ) -> None:
         self.args = args
+        self.program = program
+        self.name = name or args[0]
         self.cwd = cwd
         self.port = port
         self.health_path = health_path
@@ -53,7 +57,7 @@ class ServerProcess:
     def start(self, timeout: float = 15.0) -> ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "proxy", *self.args],
+            [*self.program, *self.args],
             cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
@@ -64,14 +68,14 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.args[0]} exited at start:\n{self.logs()}")
+                raise RuntimeError(f"{self.name} exited at start:\n{self.logs()}")
             try:
                 with urllib.request.urlopen(self.url + self.health_path, timeout=1):
                     return self
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"{self.args[0]} did not become ready in {timeout}s:\n{self.logs()}")
+        raise RuntimeError(f"{self.name} did not become ready in {timeout}s:\n{self.logs()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         process, self.process = self.process, None

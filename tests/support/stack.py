@@ -12,6 +12,7 @@ __all__ = [
     "ADMIN_TOKEN",
     "ALTERNATIVES",
     "BACKEND_KEY",
+    "METRICS_TOKEN",
     "SECRETS",
     "UPSTREAM_KEY",
     "WHAT_IF",
@@ -25,7 +26,8 @@ ACME_KEY = "sk-client-acme-SECRET-77d2"
 GLOBEX_KEY = "sk-client-globex-SECRET-1b4e"
 BACKEND_KEY = "sk-client-backend-SECRET-9c0d"
 ADMIN_TOKEN = "admin-token-SECRET-5e6f7a8b9c"
-SECRETS = (UPSTREAM_KEY, ACME_KEY, GLOBEX_KEY, BACKEND_KEY, ADMIN_TOKEN)
+METRICS_TOKEN = "metrics-token-SECRET-d4c3b2a1"
+SECRETS = (UPSTREAM_KEY, ACME_KEY, GLOBEX_KEY, BACKEND_KEY, ADMIN_TOKEN, METRICS_TOKEN)
 
 ENV = {
     "T_UPSTREAM_KEY": UPSTREAM_KEY,
@@ -33,6 +35,7 @@ ENV = {
     "T_GLOBEX_KEY": GLOBEX_KEY,
     "T_BACKEND_KEY": BACKEND_KEY,
     "T_ADMIN_TOKEN": ADMIN_TOKEN,
+    "T_METRICS_TOKEN": METRICS_TOKEN,
 }
 
 # USD per 1M tokens, as configured below (the tests compute costs from these literals).

@@ -1,0 +1,53 @@
+"""What the request path reports about each request once it is over: metrics and the
+request log. The calls below are the only places the handler reports anything."""
+
+from __future__ import annotations
+
+import time
+
+from proxy.errors import ProxyError
+from proxy.metrics import upstream_errors
+from proxy.pipeline.exchange import Exchange
+from proxy.records import UsageRecord
+from proxy.state import ProxyState
+
+__all__ = ["report_refused", "report_rejected", "report_settled"]
+
+
+def report_settled(state: ProxyState, ex: Exchange, record: UsageRecord) -> None:
+    """A routed request, settled."""
+    # The proxy's own time: everything but the awaits on upstreams and backoffs.
+    overhead_s = time.perf_counter() - ex.started - ex.upstream_wait_s
+    reasons = upstream_errors(ex.failures, ex.upstream_status)
+    state.metrics.observe(record, overhead_s, reasons)
+    state.request_log.routed(record, overhead_s, reasons)
+
+
+def report_rejected(
+    state: ProxyState, endpoint: str, started: float, ts_ms: int, error: ProxyError
+) -> None:
+    """A request refused before routing (401, 400, 404, 413)."""
+    state.metrics.rejected(error.status)
+    state.request_log.rejected(
+        ts_ms, endpoint, error.status, error.code, time.perf_counter() - started
+    )
+
+
+def report_refused(state: ProxyState, ex: Exchange, error: ProxyError) -> None:
+    """A routed request refused before it went upstream (a spent budget: 429)."""
+    target = ex.target
+    state.metrics.rejected(
+        error.status, target.model, target.provider.name, ex.attribution.customer
+    )
+    state.request_log.rejected(
+        ex.ts_ms,
+        ex.endpoint,
+        error.status,
+        error.code,
+        time.perf_counter() - ex.started,
+        request_id=ex.request_id,
+        customer=ex.attribution.customer,
+        route=ex.route.name,
+        model=target.model,
+        provider=target.provider.name,
+    )
