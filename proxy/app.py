@@ -7,6 +7,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Mapping
 
+import orjson
 from aiohttp import web
 
 from proxy import tokens
@@ -48,6 +49,7 @@ def make_store(config: StoreConfig) -> Store:
             usage_log_maxlen=config.usage_log_max,
             retention_days=config.retention_days,
             request_index_days=config.request_index_days,
+            cluster_nodes=config.redis_cluster_nodes,
         )
     from proxy.store.sqlite import SQLiteStore
 
@@ -108,7 +110,14 @@ def create_app(
         return web.Response(body=snapshot.models_body, content_type="application/json")
 
     async def health(request: web.Request) -> web.Response:
-        return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+        # Always 200 while serving (liveness); the store's state is in the body.
+        recorder = state.recorder
+        body = {
+            "status": "ok",
+            "store": "up" if recorder.store_available else "down",
+            "journal_pending_records": recorder.journal_pending_records,
+        }
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     for path, endpoint in _ENDPOINTS.items():
         app.router.add_post(path, endpoint_handler(endpoint))
@@ -136,13 +145,15 @@ def _warm_tokenizers() -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     warmup = asyncio.get_running_loop().run_in_executor(None, _warm_tokenizers)
-    await state.store.open()
+    # Opens the journal and the store (a store that is down is retried in the background).
+    await state.recorder.start()
     try:
         await state.runtime.start()
         yield
         await warmup
-        # Shutdown: the server has stopped taking requests and waited for running ones.
-        await state.recorder.drain()
+        # Shutdown: the server has stopped taking requests and waited for running ones;
+        # every record is now written to the store or the journal, and the journal closed.
+        await state.recorder.close()
     finally:
         await state.runtime.close()
         await state.store.close()

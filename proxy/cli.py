@@ -48,27 +48,25 @@ def _load(path: str, env: Mapping[str, str] | None = None) -> Config:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from proxy.app import create_app
+    from proxy.server import serve
 
     config = _load(args.config)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
-    app = create_app(config, config_path=args.config)
     sockets = listen_sockets(config, host, port)
-    print(
-        f"costproxy listening on http://{host}:{port}/v1 (store: {config.store.backend})",
-        flush=True,
-    )
+    banner = f"costproxy listening on http://{host}:{port}/v1 (store: {config.store.backend})"
     if config.admin.port is not None:
-        print(f"admin API on http://{config.admin.host or host}:{config.admin.port}/admin/v1")
-    web.run_app(
-        app,
-        sock=sockets,
-        access_log=None,
-        print=None,
-        shutdown_timeout=config.server.shutdown_timeout_s,
-        loop=_new_loop(),
-    )
-    return 0
+        banner += f"\nadmin API on http://{config.admin.host or host}:{config.admin.port}/admin/v1"
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        # The app is built inside the loop that serves it.
+        return runner.run(
+            serve(
+                create_app(config, config_path=args.config),
+                sockets=sockets,
+                shutdown_timeout=config.server.shutdown_timeout_s,
+                banner=banner,
+            )
+        )
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:

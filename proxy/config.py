@@ -76,6 +76,35 @@ class StoreConfig(_Model):
     retention_days: int = Field(400, gt=0)
     # How long `GET /admin/v1/usage/{id}` can find a request on Redis (~250 bytes each).
     request_index_days: int = Field(35, gt=0)
+    # Redis Cluster: "host:port" of some nodes (the rest are discovered); replaces redis_url.
+    redis_cluster_nodes: list[str] = Field(default_factory=list)
+    # While the store is unreachable: keep serving and journal records locally (fail_open),
+    # or answer 503 (fail_closed). Records of requests already admitted are journaled either way.
+    on_error: Literal["fail_open", "fail_closed"] = "fail_open"
+    # Directory of the local journal; default: "journal" beside the SQLite file.
+    journal_path: str | None = None
+    journal_max_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    # A store call slower than this counts as a failure: the store is then treated as down.
+    call_timeout_s: float = Field(1.0, gt=0)
+    # Reconnect attempts back off from min to max; a healthy store is pinged every interval.
+    reconnect_min_s: float = Field(0.05, gt=0)
+    reconnect_max_s: float = Field(5.0, gt=0)
+    health_interval_s: float = Field(1.0, gt=0)
+
+    @field_validator("redis_cluster_nodes")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for node in value:
+            host, sep, port = node.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"redis_cluster_nodes: {node!r} is not host:port")
+        return value
+
+    @property
+    def journal_dir(self) -> str:
+        if self.journal_path is not None:
+            return self.journal_path
+        return str(Path(self.sqlite_path).parent / "journal")
 
 
 PerMinute = Annotated[int, Field(gt=0, le=10**9)]

@@ -13,6 +13,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "ProxyError",
+    "StoreUnavailableError",
     "UpstreamError",
 ]
 
@@ -79,9 +80,24 @@ class UpstreamError(ProxyError):
     type = "upstream_error"
     code = "upstream_unreachable"
 
-    def __init__(self, message: str, *, status: int = 502, code: str | None = None) -> None:
-        super().__init__(message, code=code)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 502,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, headers=headers)
         self.status = status
+
+
+class StoreUnavailableError(ProxyError):
+    """The usage store did not answer (down, or slower than its deadline)."""
+
+    status = 503
+    type = "server_error"
+    code = "store_unavailable"
 
 
 class ConfigError(Exception):

@@ -19,14 +19,16 @@ from proxy.auth import KeyIndex
 from proxy.config import Config
 from proxy.errors import ConfigError
 from proxy.health import HealthBook
+from proxy.journal import Journal
 from proxy.metrics import ProxyMetrics
 from proxy.pricing import PriceTable
 from proxy.providers import Provider, build_provider
-from proxy.recorder import UsageRecorder
+from proxy.recorder import RecorderPolicy, UsageRecorder
 from proxy.request_log import RequestLog
 from proxy.routing import Route, build_routes
 from proxy.runtime import Runtime
 from proxy.store.base import Store
+from proxy.store.guard import GuardedStore
 from proxy.store.metered import MeteredStore
 from proxy.whatif import resolve_rules
 
@@ -145,12 +147,22 @@ def build_state(config: Config, store: Store, *, source: str = "<config>") -> Pr
         targets={(t.model, t.provider.name) for r in snapshot.routes.values() for t in r.targets},
         health=health,
     )
-    metered = MeteredStore(store, metrics)
+    sc = config.store
+    # Everything on the request path and in the admin API goes through the guard (per-call
+    # deadlines, "down" errors classified), timed and counted by the metered wrapper.
+    metered = MeteredStore(GuardedStore(store, timeout=sc.call_timeout_s), metrics)
+    policy = RecorderPolicy(
+        fail_closed=sc.on_error == "fail_closed",
+        reconnect_min_s=sc.reconnect_min_s,
+        reconnect_max_s=sc.reconnect_max_s,
+        health_interval_s=sc.health_interval_s,
+    )
+    journal = Journal(sc.journal_dir, max_bytes=sc.journal_max_bytes)
     return ProxyState(
         runtime=Runtime(snapshot, providers_of=lambda s: s.providers.values()),
         health=health,
         store=metered,
-        recorder=UsageRecorder(metered),
+        recorder=UsageRecorder(metered, journal, policy),
         metrics=metrics,
         request_log=RequestLog(config.request_log.enabled),
     )

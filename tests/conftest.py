@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from tests.support.procs import ServerProcess, start_proxy, start_upstream
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 from tests.support.stack import ENV, Stack, base_config
 
@@ -24,6 +25,16 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    cluster = RedisCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
 def upstream() -> Iterator[ServerProcess]:
     server = start_upstream()
     yield server
@@ -33,7 +44,12 @@ def upstream() -> Iterator[ServerProcess]:
 def store_config(backend: str, request: pytest.FixtureRequest, directory: Path) -> dict:
     if backend == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
-        return {"backend": "redis", "redis_url": server.url, "key_prefix": f"t{id(directory)}:"}
+        return {
+            "backend": "redis",
+            "redis_url": server.url,
+            "key_prefix": f"t{id(directory)}:",
+            "journal_path": str(directory / "journal"),
+        }
     return {"backend": "sqlite", "sqlite_path": str(directory / "costproxy.db")}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -392,3 +393,32 @@ def test_production_config_keys_come_from_the_environment() -> None:
     secrets = [k.key.get_secret_value() for k in config.keys if k.key is not None]
     assert secrets == ["sk-acme-prod", "sk-backend-prod"]
     assert config.prices["openai/gpt-4o-mini"].cached_input == Decimal("0.075")
+
+
+def test_store_outage_and_cluster_settings() -> None:
+    config = parse_config(copy.deepcopy(MINIMAL), env={})
+    assert config.store.on_error == "fail_open"
+    assert config.store.journal_dir == str(Path("./data/journal"))
+    store = {
+        "backend": "redis",
+        "redis_cluster_nodes": ["127.0.0.1:7000", "redis-b:7001"],
+        "on_error": "fail_closed",
+        "journal_path": "/var/lib/costproxy/journal",
+    }
+    config = parse_config(with_changes(store=store), env={})
+    assert config.store.redis_cluster_nodes == ["127.0.0.1:7000", "redis-b:7001"]
+    assert config.store.journal_dir == "/var/lib/costproxy/journal"
+
+
+@pytest.mark.parametrize(
+    ("store", "fragment"),
+    [
+        ({"redis_cluster_nodes": ["no-port"]}, "is not host:port"),
+        ({"redis_cluster_nodes": ["h:99999"]}, "is not host:port"),
+        ({"on_error": "ignore"}, "store.on_error"),
+        ({"call_timeout_s": 0}, "store.call_timeout_s"),
+    ],
+)
+def test_bad_store_settings_are_named(store: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        parse_config(with_changes(store=store), env={})

@@ -61,6 +61,7 @@ class Behaviour:
     status: int | None = None
     html_error: bool = False
     fail_after: int | None = None
+    truncate_after: int | None = None  # clean end of body halfway through this piece
     malformed: bool = False
     fixed_ids: bool = False  # same id and `created` every time: byte-exact comparisons
 
@@ -137,6 +138,7 @@ _HEADERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "x-mock-status": ("status", _status),
     "x-mock-html-error": ("html_error", _flag),
     "x-mock-fail-after": ("fail_after", lambda h, v: _number(h, v, int, _MAX_CHUNKS)),
+    "x-mock-truncate-after": ("truncate_after", lambda h, v: _number(h, v, int, _MAX_CHUNKS)),
     "x-mock-malformed": ("malformed", _flag),
     "x-mock-fixed-ids": ("fixed_ids", _flag),
 }

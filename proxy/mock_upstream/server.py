@@ -21,7 +21,7 @@ from proxy.mock_upstream.options import (
     resolve_behaviour,
 )
 
-__all__ = ["RECORDED_REQUESTS", "RecordedRequest", "create_app"]
+__all__ = ["RECORDED_REQUESTS", "STREAMS", "RecordedRequest", "StreamOutcome", "create_app"]
 
 _RECORD_LIMIT = 100
 _MAX_DIMENSIONS = 4096
@@ -45,7 +45,16 @@ class RecordedRequest(NamedTuple):
         }
 
 
+class StreamOutcome(NamedTuple):
+    """How a stream ended on the fake upstream's side, and when (time.time())."""
+
+    outcome: str  # "open", "complete", "aborted" (by the fake) or "client_gone"
+    ended_at: float | None = None
+
+
 RECORDED_REQUESTS = web.AppKey("mock_recorded_requests", deque[RecordedRequest])
+# Stream id (the id of its events) -> outcome; the last _RECORD_LIMIT streams.
+STREAMS = web.AppKey("mock_streams", dict[str, StreamOutcome])
 _BASE = web.AppKey("mock_base_behaviour", Behaviour)
 _IDS = web.AppKey("mock_ids", itertools.count)
 
@@ -57,6 +66,7 @@ def create_app(options: MockOptions | None = None) -> web.Application:
     app = web.Application()
     app[_BASE] = Behaviour.from_options(options or MockOptions())
     app[RECORDED_REQUESTS] = deque(maxlen=_RECORD_LIMIT)
+    app[STREAMS] = {}
     app[_IDS] = itertools.count(1)
     app.router.add_post("/v1/chat/completions", _endpoint(_chat))
     app.router.add_post("/v1/completions", _endpoint(_completions))
@@ -71,6 +81,7 @@ def create_app(options: MockOptions | None = None) -> web.Application:
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/_mock/requests", _list_recorded)
     app.router.add_delete("/_mock/requests", _clear_recorded)
+    app.router.add_get("/_mock/streams/{stream_id}", _stream_outcome)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 
@@ -125,6 +136,10 @@ def _parse(body: bytes) -> Payload:
         raise MockRequestError("The request body must be a JSON object.")
     if not isinstance(payload.get("model"), str):
         raise MockRequestError("you must provide a model parameter", "model")
+    try:
+        orjson.dumps(payload)  # as OpenAI does, refuse what is nested too deeply
+    except orjson.JSONEncodeError:
+        raise MockRequestError("The JSON body is nested too deeply.") from None
     return payload
 
 
@@ -181,7 +196,7 @@ async def _text_reply(
     # Streams carry usage only when asked for, as OpenAI's do.
     usage = usage if _include_usage(payload) else None
     plan = kind.stream(cid, created, model, b.chunks, usage, usage is not None)
-    return await _send_stream(request, b, plan)
+    return await _send_stream(request, b, plan, cid)
 
 
 async def _responses(request: web.Request, payload: Payload, b: Behaviour) -> web.StreamResponse:
@@ -190,7 +205,7 @@ async def _responses(request: web.Request, payload: Payload, b: Behaviour) -> we
     rid, mid, model = f"resp_mock{number}", f"msg_mock{number}", payload["model"]
     if payload.get("stream"):
         plan = responses.responses_stream(rid, mid, created, model, b.chunks, usage)
-        return await _send_stream(request, b, plan)
+        return await _send_stream(request, b, plan, rid)
     body = responses.response_object(rid, mid, created, model, b.chunks, usage)
     return _json(orjson.dumps(body))
 
@@ -209,22 +224,27 @@ async def _embeddings(request: web.Request, payload: Payload, b: Behaviour) -> w
 
 
 async def _send_stream(
-    request: web.Request, b: Behaviour, plan: payloads.StreamPlan
+    request: web.Request, b: Behaviour, plan: payloads.StreamPlan, stream_id: str
 ) -> web.StreamResponse:
+    streams = request.app[STREAMS]
+    if len(streams) >= _RECORD_LIMIT:
+        del streams[next(iter(streams))]
+    streams[stream_id] = StreamOutcome("open")
     response = web.StreamResponse(headers=_SSE)
     try:
         await response.prepare(request)
-        await _write_events(request, response, b, plan)
+        outcome = await _write_events(request, response, b, plan)
     except ConnectionError:
         # The client (usually the proxy cancelling a stream) went away: routine for a
         # fake upstream, so not worth aiohttp's "Error handling request" traceback.
-        pass
+        outcome = "client_gone"
+    streams[stream_id] = StreamOutcome(outcome, time.time())
     return response
 
 
 async def _write_events(
     request: web.Request, response: web.StreamResponse, b: Behaviour, plan: payloads.StreamPlan
-) -> None:
+) -> str:
     # One write per event and no buffering of our own: aiohttp hands each write to the
     # transport at once, which is what lets tests observe time-to-first-token.
     for event in plan.head:
@@ -232,16 +252,32 @@ async def _write_events(
     for index, event in enumerate(plan.pieces):
         if index == b.fail_after:
             _abort(request)
-            return
+            return "aborted"
         if b.chunk_delay_s:
-            await asyncio.sleep(b.chunk_delay_s)
+            await _pause(request, b.chunk_delay_s)
+        if index == b.truncate_after:
+            # A well-formed end of the HTTP body in the middle of an event.
+            await response.write(event[: len(event) // 2])
+            await response.write_eof()
+            return "aborted"
         await response.write(payloads.MALFORMED_EVENT if b.malformed and index == 0 else event)
     if b.fail_after is not None and b.fail_after >= len(plan.pieces):
         _abort(request)
-        return
+        return "aborted"
     for event in plan.tail:
         await response.write(event)
     await response.write_eof()
+    return "complete"
+
+
+async def _pause(request: web.Request, seconds: float) -> None:
+    """Sleep, but notice within 10 ms when the client hangs up (tests time that)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client closed the connection")
+        await asyncio.sleep(min(left, 0.01))
 
 
 def _abort(request: web.Request) -> None:
@@ -262,6 +298,13 @@ async def _models(request: web.Request) -> web.Response:
 async def _list_recorded(request: web.Request) -> web.Response:
     recorded = [entry.as_json() for entry in request.app[RECORDED_REQUESTS]]
     return _json(orjson.dumps(recorded))
+
+
+async def _stream_outcome(request: web.Request) -> web.Response:
+    outcome = request.app[STREAMS].get(request.match_info["stream_id"])
+    if outcome is None:
+        return _json(payloads.error_body(404, "no such stream"), status=404)
+    return _json(orjson.dumps(outcome._asdict()))
 
 
 async def _clear_recorded(request: web.Request) -> web.Response:

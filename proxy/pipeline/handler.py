@@ -42,6 +42,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
                 )
             attribution = attribute(principal, request.headers, payload.get("user"))
             reservation = await admit(request, principal, attribution, len(raw), payload, route)
+            state.recorder.admit()  # 503 while the store is down, under on_error: fail_closed
         except ProxyError as exc:
             report_rejected(state, endpoint, started, ts_ms, exc)
             raise

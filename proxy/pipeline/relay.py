@@ -18,7 +18,7 @@ from proxy import tokens
 from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.pricing import format_usd
-from proxy.sse import SSESplitter
+from proxy.sse import SSESplitter, event_data
 from proxy.stream_usage import StreamUsageWatcher
 from proxy.usage import completion_text, find_usage
 
@@ -160,7 +160,21 @@ def whole_response(ex: Exchange, answer: Answer) -> web.Response:
             try:
                 ex.completion_text = completion_text(ex.endpoint, orjson.loads(data))
             except orjson.JSONDecodeError:
-                ex.completion_text = ""
+                # Billed as the prompt alone (the upstream did take it), answered as an error.
+                raise UpstreamError(
+                    f"Provider {ex.target.provider.name!r} sent a malformed JSON answer.",
+                    code="upstream_invalid_response",
+                ) from None
+    elif "json" not in upstream.headers.get("Content-Type", ""):
+        # An HTML error page from a load balancer or gateway: the client gets OpenAI's shape.
+        retry_after = upstream.headers.get("Retry-After")
+        raise UpstreamError(
+            f"Provider {ex.target.provider.name!r} answered HTTP {upstream.status} "
+            "with a non-JSON body.",
+            status=upstream.status,
+            code="upstream_error",
+            headers={"Retry-After": retry_after} if retry_after else None,
+        )
     record = settle(ex)
     headers = _client_headers(upstream.headers, ex)
     headers["x-costproxy-cost-usd"] = (
@@ -174,11 +188,39 @@ async def _next_chunk(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
     waiting = time.perf_counter()
     try:
         return await upstream.content.readany()
-    except (TimeoutError, aiohttp.ClientError):
+    except TimeoutError:
+        ex.status = 504  # silent for longer than read_timeout_s: ended cleanly, as below
+        return b""
+    except aiohttp.ClientError:
         ex.status = 502  # cut off mid-stream: the client's stream is ended cleanly
         return b""
     finally:
         ex.upstream_wait_s += time.perf_counter() - waiting
+
+
+def _client_left(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _close_when_client_leaves(request: web.Request, upstream: aiohttp.ClientResponse) -> None:
+    # aiohttp does not cancel a handler whose client left, and the relay loop notices only
+    # at its next write, which a silent upstream may delay for minutes: look 4 times a
+    # second, and stop the upstream from generating tokens nobody will read.
+    while not _client_left(request):
+        await asyncio.sleep(0.25)
+    upstream.close()
+
+
+def _whole_event(tail: bytes) -> bool:
+    data = event_data(tail)
+    if not data or data == b"[DONE]":
+        return True
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 async def _write(response: web.StreamResponse, data: bytes) -> bool:
@@ -204,6 +246,7 @@ async def relay_stream(
     retried: a failure ends the client's stream cleanly and what was sent is billed."""
     upstream = answer.upstream
     clean_end = False
+    client_watch: asyncio.Task[None] | None = None
     try:
         ex.upstream_status = ex.status = 200
         ex.first_byte_at = answer.at
@@ -214,6 +257,9 @@ async def relay_stream(
         splitter = SSESplitter()
         response = web.StreamResponse(status=200, headers=_client_headers(upstream.headers, ex))
         await response.prepare(request)
+        client_watch = asyncio.get_running_loop().create_task(
+            _close_when_client_leaves(request, upstream)
+        )
         client_gone = False
         chunk = answer.first_chunk or b""
         while chunk:
@@ -222,12 +268,16 @@ async def relay_stream(
                 client_gone = True
                 break
             chunk = await _next_chunk(ex, upstream)
+        client_gone = client_gone or _client_left(request)
         if not client_gone:
             clean_end = ex.status == 200
             tail = splitter.remainder()
-            # A tail after a clean end is a last event without its blank line: relay it.
-            # After a broken one it is half an event: drop it so the client sees clean SSE.
-            if clean_end and tail and watcher.observe(tail):
+            # A tail after a clean end is a last event without its blank line: relay it,
+            # if it is whole. Half an event (a broken or truncated upstream) is dropped
+            # so that the client sees clean SSE.
+            if clean_end and tail and not _whole_event(tail):
+                ex.status = 502
+            elif clean_end and tail and watcher.observe(tail):
                 client_gone = not await _write(response, tail)
             if not client_gone:
                 client_gone = not await _write_eof(response)
@@ -241,6 +291,8 @@ async def relay_stream(
         ex.status = 499
         raise
     finally:
+        if client_watch is not None:
+            client_watch.cancel()
         if clean_end:
             upstream.release()
         else:

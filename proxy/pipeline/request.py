@@ -123,7 +123,14 @@ def upstream_body(
     if payload["model"] != upstream_model:
         payload = {**payload, "model": upstream_model}
         changed = True
-    return (orjson.dumps(payload) if changed else raw), injected
+    if not changed:
+        return raw, injected
+    try:
+        return orjson.dumps(payload), injected
+    except orjson.JSONEncodeError:  # orjson reads 1024 levels deep but writes only 254
+        raise BadRequestError(
+            "The request body is nested too deeply.", code="invalid_json"
+        ) from None
 
 
 def upstream_headers(

@@ -32,11 +32,18 @@ class SettleAnswer:
 
 
 class Store(Protocol):
+    # The exceptions by which this store says "I am unreachable or failing" (as opposed
+    # to a bug): `GuardedStore` turns them into StoreUnavailableError.
+    unavailable_errors: tuple[type[BaseException], ...]
+
     async def open(self) -> None:
         """Connect / create schema. Called once at start-up."""
 
     async def close(self) -> None:
         """Release connections and threads. Safe to call twice."""
+
+    async def ping(self) -> None:
+        """One cheap round trip: returns when the store answers, raises when it cannot."""
 
     async def record_usage(self, record: UsageRecord) -> bool:
         """Apply one usage record atomically: the usage log entry plus every aggregate.

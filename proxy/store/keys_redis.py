@@ -135,9 +135,10 @@ class RedisKeysMixin:
         if not ids:
             return []
         async with client.pipeline(transaction=False) as pipe:
-            pipe.mget([adm.key(i) for i in ids])
+            for i in ids:  # GETs, not MGET: a cluster pipeline refuses multi-key commands
+                pipe.get(adm.key(i))
             pipe.hmget(adm.last_used, ids)
-            datas, used = await pipe.execute()
+            *datas, used = await pipe.execute()
         keys = [_key_of(d, u) for d, u in zip(datas, used, strict=True) if d is not None]
         return sorted(keys, key=lambda k: (k.created_ms, k.id))
 

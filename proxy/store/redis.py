@@ -9,17 +9,18 @@ trip per batch (group commit). See `redis_layout` for the keys.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from importlib.resources import files
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
 from proxy.store.buckets import (
@@ -77,6 +78,8 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
     A `client` passed in must use decode_responses=True and stays owned by the caller.
     """
 
+    unavailable_errors: tuple[type[BaseException], ...] = (RedisError, OSError)
+
     def __init__(
         self,
         url: str,
@@ -87,14 +90,17 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         request_index_days: int | None = None,
         max_connections: int = 64,
         client: aioredis.Redis | None = None,
+        cluster_nodes: Sequence[str] = (),
     ) -> None:
         self.url = url
+        self.cluster_nodes = tuple(cluster_nodes)
         self.layout = KeyLayout(key_prefix)
         self.usage_log_maxlen = usage_log_maxlen
         self.max_connections = max_connections
         self._data_ttl = retention_days * _SECONDS_PER_DAY
         self._request_ttl = (request_index_days or retention_days) * _SECONDS_PER_DAY
         self._given_client = client
+        self._cluster_writes = asyncio.Semaphore(max_connections)
         self._client: aioredis.Redis | None = None
         self._script: AsyncScript | None = None
         self._queue: list[tuple[UsageRecord, asyncio.Future[bool]]] = []
@@ -105,6 +111,18 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
             return
         if self._given_client is not None:
             self._client = self._given_client
+        elif self.cluster_nodes:
+            # Every per-customer key shares one hash tag, so the script and the reads of
+            # one customer go to one node; the two cross-slot writes of a record are
+            # routed on their own by the cluster pipeline.
+            self._client = RedisCluster(
+                startup_nodes=[_cluster_node(node) for node in self.cluster_nodes],
+                decode_responses=True,
+                # The cluster client has no blocking pool: at its per-node limit it fails
+                # commands (MaxConnectionsError). Writes queue on `_cluster_writes` instead.
+                max_connections=2**16,
+                retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.01), retries=3),
+            )
         else:
             # Blocking: a burst of requests beyond the pool waits for a connection, where
             # the default pool would fail them with "Too many connections".
@@ -139,6 +157,10 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         self._script = None
         if client is not None and client is not self._given_client:
             await client.aclose()
+
+    async def ping(self) -> None:
+        client, _ = self._opened()
+        await client.ping()
 
     async def record_usage(self, record: UsageRecord) -> bool:
         self._opened()
@@ -211,6 +233,16 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         client, script = self._opened()
         layout = self.layout
         calls = [self._script_call(record) for record in records]
+        if self.cluster_nodes:
+            return list(
+                await asyncio.gather(
+                    *(
+                        self._write_on_cluster(r, k, a)
+                        for r, (k, a) in zip(records, calls, strict=True)
+                    ),
+                    return_exceptions=True,
+                )
+            )
         # Not script(client=pipe): redis-py then sends SCRIPT EXISTS before every pipeline,
         # a second round trip. EVALSHA directly and reload only on NOSCRIPT instead.
         async with client.pipeline(transaction=False) as pipe:
@@ -241,6 +273,25 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
                 result = pointer
             results.append(result if isinstance(result, Exception) else result == 1)
         return results
+
+    async def _write_on_cluster(
+        self, record: UsageRecord, keys: Sequence[str], args: Sequence[object]
+    ) -> bool:
+        # A cluster pipeline may not carry EVALSHA: the script goes on its own, at the
+        # same time as a pipeline of the two writes outside the customer's slot.
+        client, script = self._opened()
+        layout = self.layout
+        pointer = f"{record.customer}\n{keys[0].rsplit(':', 1)[1]}"
+        async with self._cluster_writes, client.pipeline() as pipe:
+            pipe.sadd(layout.customers, record.customer)
+            pipe.set(layout.request(record.request_id), pointer, ex=self._request_ttl)
+            applied, written = await asyncio.gather(
+                _evalsha(client, script, keys, args), pipe.execute(), return_exceptions=True
+            )
+        for result in (applied, written):
+            if isinstance(result, BaseException):
+                raise result
+        return applied == 1
 
     async def aggregate_rows(
         self, *, customer: str | None, from_day: date, to_day: date, breakdown: Breakdown
@@ -314,3 +365,19 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         if self._client is None or self._script is None:
             raise RuntimeError("RedisStore is not open")
         return self._client, self._script
+
+
+def _cluster_node(node: str) -> ClusterNode:
+    host, _, port = node.rpartition(":")
+    return ClusterNode(host, int(port))
+
+
+async def _evalsha(
+    client: aioredis.Redis, script: AsyncScript, keys: Sequence[str], args: Sequence[object]
+) -> object:
+    """Run the script by its SHA, loading it first where the server does not know it."""
+    try:
+        return await client.evalsha(script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        await client.script_load(script.script)
+        return await client.evalsha(script.sha, len(keys), *keys, *args)

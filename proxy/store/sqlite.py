@@ -61,6 +61,8 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
     changes what anyone spent.
     """
 
+    unavailable_errors: tuple[type[BaseException], ...] = (sqlite3.OperationalError, OSError)
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -99,6 +101,9 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
             await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
         finally:
             executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._run(self._ping)
 
     async def record_usage(self, record: UsageRecord) -> bool:
         executor = self._opened()
@@ -232,6 +237,9 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
             self._inserts_since_trim = 0
             self._trim(conn)
         return True
+
+    def _ping(self) -> None:
+        self._connection().execute("SELECT 1").fetchone()
 
     def _aggregate_rows(
         self, customer: str | None, from_day: str, to_day: str, breakdown: Breakdown

@@ -12,13 +12,14 @@ from functools import partial
 import pytest
 
 from proxy.store import RedisStore, SQLiteStore
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 AnyStore = SQLiteStore | RedisStore
 StoreFactory = Callable[[], Awaitable[AnyStore]]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 async def make_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[StoreFactory]:
@@ -27,11 +28,16 @@ async def make_store(
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "nested" / "usage.db"
         build = partial(SQLiteStore, path)
-    else:
+    elif request.param == "redis":
         # Looked up lazily so that SQLite-only runs need no redis-server.
         server: RedisServer = request.getfixturevalue("redis_server")
         prefix = f"test-{uuid.uuid4().hex[:12]}:"  # isolates tests sharing the server
         build = partial(RedisStore, server.url, key_prefix=prefix)
+    else:
+        # A real 3-master cluster: each customer's keys in one slot, the rest spread out.
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        prefix = f"test-{uuid.uuid4().hex[:12]}:"
+        build = partial(RedisStore, "", key_prefix=prefix, cluster_nodes=cluster.nodes)
     opened: list[AnyStore] = []
 
     async def make() -> AnyStore:

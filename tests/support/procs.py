@@ -114,6 +114,12 @@ def start_upstream(*extra_args: str) -> ServerProcess:
 def start_proxy(config: dict, directory: Path, env: dict[str, str] | None = None) -> ServerProcess:
     """Writes `config` as YAML (server.port filled in) and serves it."""
     port = free_port()
+    # Each proxy process owns its journal (two instances may share one Redis). Set on the
+    # caller's dict, so a test that rewrites the file later keeps it (a store change would
+    # need a restart).
+    store = config.setdefault("store", {})
+    if "journal-auto-" in store.get("journal_path", "journal-auto-"):
+        store["journal_path"] = str(directory / f"journal-auto-{port}")
     config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
     path = directory / f"costproxy-{port}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
