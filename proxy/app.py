@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import orjson
 from aiohttp import web
@@ -29,6 +30,8 @@ from proxy.store.base import Store
 from proxy.webhooks import WebhookSender
 
 __all__ = ["build_budget_guard", "create_app", "make_store"]
+
+log = logging.getLogger("costproxy.app")
 
 _ENDPOINTS = {
     "/v1/chat/completions": "chat.completions",
@@ -61,7 +64,9 @@ def configured_budgets(config: Config) -> dict:
     return config_rules(config, key_ids)
 
 
-def build_budget_guard(config: Config, store: Store) -> BudgetGuard:
+def build_budget_guard(
+    config: Config, store: Store, store_up: Callable[[], bool] = lambda: True
+) -> BudgetGuard:
     alerts = config.alerts
     webhooks = WebhookSender(
         alerts.webhooks,
@@ -74,6 +79,7 @@ def build_budget_guard(config: Config, store: Store) -> BudgetGuard:
         BudgetBook(configured_budgets(config), {}),
         config.budgeting,
         AlertDispatcher(store, webhooks, forecast=alerts.forecast),
+        store_up,
     )
 
 
@@ -98,7 +104,11 @@ def create_app(
         state.metrics.watch_reloads(
             lambda: (reloader.succeeded, reloader.failed, state.snapshot.generation)
         )
-    app[BUDGETS] = guard = build_budget_guard(config, state.store)
+    recorder = state.recorder
+    state.metrics.watch_store(
+        lambda: (recorder.store_available, recorder.journal_pending_records, recorder.lost)
+    )
+    app[BUDGETS] = guard = build_budget_guard(config, state.store, lambda: recorder.store_available)
     state.metrics.watch_budgets(guard.snapshot)
     if config_path is not None:
         app[RELOADER].on_reload.append(lambda new: guard.use_configured(configured_budgets(new)))
@@ -180,7 +190,10 @@ async def _reloading(app: web.Application) -> AsyncIterator[None]:
 async def _budgets_lifecycle(app: web.Application) -> AsyncIterator[None]:
     """After the store opens, before it closes: run-time budgets, settles, alerts."""
     guard = app[BUDGETS]
-    await guard.refresh()
+    try:
+        await guard.refresh()
+    except Exception as exc:  # the store is down at start: the refresher retries
+        log.error("run-time budgets not loaded yet: %s: %s", type(exc).__name__, exc)
     await guard.alerts.webhooks.start()
     refresher = asyncio.get_running_loop().create_task(guard.refresh_forever())
     try:

@@ -314,7 +314,9 @@ class BudgetingConfig(_Model):
     reservation_ttl_s: float = Field(900.0, gt=0)
     # How often each instance looks for budgets changed at run time by another instance.
     refresh_s: float = Field(2.0, gt=0)
-    # When the store cannot be asked, refuse (503) rather than forward unbudgeted.
+    # While the store is unreachable, budgets are checked against the store's last figures
+    # plus this instance's spend since. A budget this instance has no figures for is then
+    # refused (503), or with fail_open taken to start from zero.
     fail_open: bool = False
 
 

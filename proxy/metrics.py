@@ -231,6 +231,35 @@ class ProxyMetrics:
             (),
             lambda: [] if self._reloads is None else [((), self._reloads()[2])],
         )
+        ratelimited = CounterFamily(
+            "costproxy_ratelimited_total",
+            "Requests refused by a rate limit (429), by the limit's kind: requests or tokens "
+            "per minute.",
+            ("kind",),
+        )
+        self._ratelimited = {kind: ratelimited.labels(kind) for kind in ("requests", "tokens")}
+        self._store: Callable[[], tuple[bool, int, int]] | None = None
+        store_up = CallbackFamily(
+            "costproxy_store_up",
+            "1 while the usage store answers, 0 while usage is journaled locally.",
+            "gauge",
+            (),
+            lambda: [] if self._store is None else [((), int(self._store()[0]))],
+        )
+        journal_pending = CallbackFamily(
+            "costproxy_journal_pending_records",
+            "Usage records in the local journal, not yet replayed into the store.",
+            "gauge",
+            (),
+            lambda: [] if self._store is None else [((), self._store()[1])],
+        )
+        lost = CallbackFamily(
+            "costproxy_usage_records_lost_total",
+            "Usage records neither stored nor journaled (journal full or unwritable).",
+            "counter",
+            (),
+            lambda: [] if self._store is None else [((), self._store()[2])],
+        )
         self._store_errors = CounterFamily(
             "costproxy_store_errors_total",
             "Store calls that raised, by operation.",
@@ -246,7 +275,7 @@ class ProxyMetrics:
             self._requests, self._tokens, self._cost, self._unpriced, self._whatif,
             self._duration, self._ttft, self._overhead, self._upstream_errors, inflight,
             breakers, breaker_opens, self._store_errors, self._store_latency, reloads,
-            generation,
+            generation, store_up, journal_pending, lost, ratelimited,
         )  # fmt: skip
         # CPU, memory, file descriptors: read from /proc at scrape time.
         self._process = CollectorRegistry()
@@ -319,6 +348,10 @@ class ProxyMetrics:
         key = (model, provider, label, status)
         (self._request_children.get(key) or self._request_child(key)).inc()
 
+    def rate_limited(self, kind: str) -> None:
+        """A request refused by a rate limit of this kind ("requests" or "tokens")."""
+        self._ratelimited[kind].inc()
+
     def store_call(self, operation: str, seconds: float, failed: bool) -> None:
         latency, errors = self._store_children[operation]
         latency.observe(seconds)
@@ -330,6 +363,11 @@ class ProxyMetrics:
     def watch_reloads(self, read: Callable[[], tuple[int, int, int]]) -> None:
         """Export the config reloads: `read()` gives (succeeded, failed, generation)."""
         self._reloads = read
+
+    def watch_store(self, read: Callable[[], tuple[bool, int, int]]) -> None:
+        """Export the usage recorder's view: `read()` gives (store up, journal pending
+        records, records lost)."""
+        self._store = read
 
     def watch_budgets(self, read: Callable[[], dict]) -> None:
         """Export the budget guard's figures: `read()` is its `snapshot()`."""

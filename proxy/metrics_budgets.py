@@ -19,7 +19,11 @@ _COUNTERS = (
      "Budget rejections retried with a tokenizer count instead of the byte bound."),
     ("settles_total", "costproxy_budget_settles_total", "Budget reservations settled."),
     ("settle_failures_total", "costproxy_budget_settle_failures_total",
-     "Budget settles that failed (the reservation expires instead)."),
+     "Budget settles the store could not take (charged to it once it is back)."),
+    ("offline_reservations_total", "costproxy_budget_offline_reservations_total",
+     "Budget reservations checked locally while the store was unreachable."),
+    ("offline_charges_total", "costproxy_budget_offline_charges_total",
+     "Spend settled while the store was unreachable, charged to it since."),
     ("store_errors_total", "costproxy_budget_store_errors_total",
      "Store errors met while reserving or settling budgets."),
     ("webhook_deliveries_total", "costproxy_budget_webhook_deliveries_total",
@@ -59,6 +63,13 @@ def render_budgets(snapshot: dict, label_customer: Callable[[str], str]) -> str:
         for key, name, help_text in _COUNTERS
     ]
     families += [
+        CallbackFamily(
+            "costproxy_budget_offline_unsent_charges",
+            "Settled spend the store's budget counters do not have yet (store unreachable).",
+            "gauge",
+            (),
+            lambda: [((), snapshot["offline_unsent_charges"])],
+        ),
         CallbackFamily(
             "costproxy_budget_webhook_backlog",
             "Budget alert webhooks waiting to be delivered.",

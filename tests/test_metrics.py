@@ -303,6 +303,9 @@ BUDGET_SNAPSHOT = {
     "settles_total": 9,
     "settle_failures_total": 0,
     "store_errors_total": 0,
+    "offline_reservations_total": 4,
+    "offline_charges_total": 3,
+    "offline_unsent_charges": 1,
     "alerts_total": {"threshold": 2},
     "webhook_deliveries_total": 2,
     "webhook_failed_deliveries_total": 1,
@@ -330,6 +333,8 @@ def test_budget_figures_are_read_at_scrape_time():
     assert value(m, "costproxy_budget_rejections_total", scope_kind="customer") == 3
     assert value(m, "costproxy_budget_alerts_total", kind="threshold") == 2
     assert value(m, "costproxy_budget_webhook_failed_deliveries_total") == 1
+    assert value(m, "costproxy_budget_offline_reservations_total") == 4
+    assert value(m, "costproxy_budget_offline_unsent_charges") == 1
     acme = {"scope": "customer/acme", "period": "monthly", "customer": "acme"}
     assert value(m, "costproxy_budget_spent_usd", **acme) == 80.5
     assert value(m, "costproxy_budget_limit_usd", **acme) == 100
@@ -338,3 +343,15 @@ def test_budget_figures_are_read_at_scrape_time():
     # globex is past metrics.max_customers, and end users never become labels.
     scopes = label_values(m, "costproxy_budget_spent_usd", "scope")
     assert scopes == {"customer/acme", "tag/feature=story"}
+
+
+def test_store_health_and_journal_backlog_are_read_at_scrape_time():
+    m = metrics()
+    assert value(m, "costproxy_store_up") is None  # nothing watched yet
+    seen = {"up": True, "pending": 0, "lost": 0}
+    m.watch_store(lambda: (seen["up"], seen["pending"], seen["lost"]))
+    assert value(m, "costproxy_store_up") == 1
+    seen.update(up=False, pending=42, lost=1)
+    assert value(m, "costproxy_store_up") == 0
+    assert value(m, "costproxy_journal_pending_records") == 42
+    assert value(m, "costproxy_usage_records_lost_total") == 1

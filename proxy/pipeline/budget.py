@@ -5,15 +5,20 @@
 called exactly once per held request, from the handler's `finally`; the store round trip
 and the alerts it may trigger run in a task the guard owns and drains at shutdown.
 With no budget that applies, neither touches the store.
+
+While the store is away, reservations and settles are kept by an `OfflineLedger` and
+checked against the store's last figures; the spend settled meanwhile is charged to the
+store's counters once it answers again (`catch_up`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
@@ -27,8 +32,10 @@ from proxy.budget_book import (
     rules_from_json,
     scope_label,
 )
+from proxy.budget_offline import Charge, OfflineLedger
 from proxy.budgets import (
     output_tokens_bound,
+    period_id,
     rejection,
     remaining_nusd,
     reservation_nusd,
@@ -89,6 +96,8 @@ class BudgetStats:
     settles: int = 0
     settle_failures: int = 0
     store_errors: int = 0
+    offline_reservations: int = 0  # checked locally while the store was away
+    offline_charges: int = 0  # settles charged to the store after it came back
     rejections: Counter[str] = field(default_factory=Counter)  # by scope kind
     # (scope, period) -> (spent, limit) as last seen by a settle on this instance
     gauges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
@@ -101,13 +110,19 @@ class BudgetGuard:
         book: BudgetBook,
         settings: BudgetingConfig,
         alerts: AlertDispatcher,
+        store_up: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
         self.book = book
         self.settings = settings
         self.alerts = alerts
         self.stats = BudgetStats()
+        self.offline = OfflineLedger()
+        # The usage recorder's view of the store: while it says "down", requests do not
+        # wait on a store call to learn it again.
+        self._store_up = store_up
         self._tasks: set[asyncio.Task[None]] = set()
+        self._catching_up = asyncio.Lock()
         self._version = -1
 
     # The request path -------------------------------------------------------------------
@@ -137,8 +152,6 @@ class BudgetGuard:
                 self.stats.recounted += 1
                 amount = tighter
                 answer = await self._reserve(ex.request_id, amount, applicable)
-        if answer is None:
-            return None  # fail-open after a store fault
         if answer.violated is not None:
             i = answer.violated
             scope = applicable.scopes[i]
@@ -159,38 +172,63 @@ class BudgetGuard:
             request[_REMAINING] = remaining
         return Hold(ex.request_id, a.customer, applicable, amount, remaining)
 
-    async def _reserve(
-        self, request_id: str, amount: int, applicable: Applicable
-    ) -> ReserveAnswer | None:
-        ttl_ms = int(self.settings.reservation_ttl_s * 1000)
+    async def _reserve(self, request_id: str, amount: int, applicable: Applicable) -> ReserveAnswer:
         counters = applicable.counters()
-        try:
-            return await self.store.reserve_budget(request_id, amount, counters, ttl_ms)
-        except _STORE_ERRORS as exc:
-            self.stats.store_errors += 1
-            log.exception("budget reserve for %s failed: %s", request_id, exc)
-            if self.settings.fail_open:
-                return None
+        if self._store_up():
+            ttl_ms = int(self.settings.reservation_ttl_s * 1000)
+            try:
+                answer = await self.store.reserve_budget(request_id, amount, counters, ttl_ms)
+            except _STORE_ERRORS as exc:
+                self.stats.store_errors += 1
+                log.error(
+                    "budget reserve for %s failed, checking locally: %s: %s",
+                    request_id,
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                self.offline.remember(applicable.periods(), answer.states)
+                return answer
+        answer = self.offline.reserve(
+            request_id,
+            amount,
+            counters,
+            int(time.time() * 1000),
+            unknown_is_zero=self.settings.fail_open,
+        )
+        if answer is None:
             raise BudgetUnavailableError(
-                "Budgets cannot be checked right now; the request was not forwarded.",
+                "Budgets cannot be checked right now (the store is unreachable and this "
+                "instance has no figures for them); the request was not forwarded.",
                 headers={"Retry-After": "1"},
-            ) from None
+            )
+        self.stats.offline_reservations += 1
+        return answer
 
     def settle(self, hold: Hold | None, cost_nusd: int | None) -> None:
         """Settle a hold with the request's actual cost (None: unpriced, counts as 0)."""
         if hold is None or hold.settled:
             return
         hold.settled = True
-        task = asyncio.get_running_loop().create_task(self._settle(hold, cost_nusd or 0))
+        cost = cost_nusd or 0
+        if self.offline.settle(hold.request_id, cost, hold.applicable.counters()):
+            self._spawn(self.catch_up())  # a no-op until the store is back
+            return
+        self._spawn(self._settle(hold, cost))
+
+    def _spawn(self, work) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _settle(self, hold: Hold, cost: int) -> None:
         counters = hold.applicable.periods()
+        settled = False
         for attempt in range(_SETTLE_ATTEMPTS):
+            if not self._store_up():
+                break
             try:
                 answer = await self.store.settle_budget(hold.request_id, cost, counters)
-                break
             except _STORE_ERRORS as exc:  # settle is idempotent: retrying is safe
                 self.stats.store_errors += 1
                 log.error(
@@ -201,13 +239,16 @@ class BudgetGuard:
                     exc,
                 )
                 await asyncio.sleep(0.1 * 2**attempt)
-        else:
-            # The hold expires and is reclaimed; the usage record still has the cost.
-            self.stats.settle_failures += 1
+            else:
+                settled = True
+                break
+        if not settled:
+            self._owe(hold, cost)
             return
         self.stats.settles += 1
         if answer is None:
             return
+        self.offline.remember(counters, answer.states)
         rules = hold.applicable.rules
         for (scope, rule), state in zip(hold.applicable.counters(), answer.states, strict=True):
             self.stats.gauges[(scope, rule.period)] = (state.spent_nusd, rule.limit_nusd)
@@ -218,9 +259,54 @@ class BudgetGuard:
         except _STORE_ERRORS as exc:
             log.error("budget alert claim failed: %s: %s", type(exc).__name__, exc)
 
+    def _owe(self, hold: Hold, cost: int) -> None:
+        """The store could not take this settle: charge it when the store is back (the
+        store's hold, if it made one, is released by that charge or expires)."""
+        self.stats.settle_failures += 1
+        now_ms = int(time.time() * 1000)
+        pids = tuple(period_id(rule.period, now_ms) for rule in hold.applicable.rules)
+        self.offline.owe(hold.request_id, cost, hold.applicable.counters(), pids)
+
+    async def catch_up(self) -> None:
+        """Charge the store's counters with the spend settled while it was away, once it
+        answers: each charge holds nothing (a soft re-reservation under the same request
+        id, which also finds a hold the store did make) and settles the cost."""
+        if not self.offline.charges or not self._store_up() or self._catching_up.locked():
+            return
+        async with self._catching_up:
+            ttl_ms = int(self.settings.reservation_ttl_s * 1000)
+            for charge in list(self.offline.charges):
+                try:
+                    await self._charge(charge, ttl_ms)
+                except _STORE_ERRORS as exc:
+                    self.stats.store_errors += 1
+                    log.error(
+                        "budget catch-up stopped (%d charges left): %s: %s",
+                        len(self.offline.charges),
+                        type(exc).__name__,
+                        exc,
+                    )
+                    return
+                self.offline.charged(charge)
+                self.stats.offline_charges += 1
+
+    async def _charge(self, charge: Charge, ttl_ms: int) -> None:
+        soft = [(scope, replace(rule, hard=False)) for scope, rule in charge.counters]
+        await self.store.reserve_budget(charge.request_id, 0, soft, ttl_ms)
+        periods = [(scope, rule.period) for scope, rule in charge.counters]
+        await self.store.settle_budget(charge.request_id, charge.cost_nusd, periods)
+
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.catch_up()
+        if self.offline.charges:
+            log.warning(
+                "shutting down with %d budget charges (%s USD) the store's budget counters "
+                "do not have: the usage records have them, the budgets will not",
+                len(self.offline.charges),
+                format_usd(self.offline.unsent_nusd),
+            )
 
     def use_configured(self, configured: Mapping[str, Rules]) -> None:
         """The config's budgets after a reload; run-time ones still win over them."""
@@ -246,6 +332,9 @@ class BudgetGuard:
     async def refresh_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.refresh_s)
+            await self.catch_up()
+            if not self._store_up():
+                continue
             try:
                 await self.refresh()
             except _STORE_ERRORS as exc:
@@ -261,6 +350,9 @@ class BudgetGuard:
             "settles_total": self.stats.settles,
             "settle_failures_total": self.stats.settle_failures,
             "store_errors_total": self.stats.store_errors,
+            "offline_reservations_total": self.stats.offline_reservations,
+            "offline_charges_total": self.stats.offline_charges,
+            "offline_unsent_charges": len(self.offline.charges),
             "alerts_total": dict(self.alerts.fired),
             "webhook_deliveries_total": webhooks.delivered,
             "webhook_failed_deliveries_total": webhooks.failed_deliveries,

@@ -8,6 +8,7 @@ import time
 from proxy.errors import ProxyError
 from proxy.metrics import upstream_errors
 from proxy.pipeline.exchange import Exchange
+from proxy.ratelimit import RateLimitError
 from proxy.records import UsageRecord
 from proxy.state import ProxyState
 
@@ -26,8 +27,10 @@ def report_settled(state: ProxyState, ex: Exchange, record: UsageRecord) -> None
 def report_rejected(
     state: ProxyState, endpoint: str, started: float, ts_ms: int, error: ProxyError
 ) -> None:
-    """A request refused before routing (401, 400, 404, 413)."""
+    """A request refused before routing (401, 400, 404, 413), or by a rate limit (429)."""
     state.metrics.rejected(error.status)
+    if isinstance(error, RateLimitError):
+        state.metrics.rate_limited(error.type)
     state.request_log.rejected(
         ts_ms, endpoint, error.status, error.code, time.perf_counter() - started
     )

@@ -12,6 +12,7 @@ import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.procs import ServerProcess, start_proxy
 from tests.support.redis_server import RedisServer
@@ -139,6 +140,16 @@ async def test_rpm_holds_across_two_instances(pair, http):
     async with AsyncOpenAI(base_url=a.url + "/v1", api_key=key, max_retries=0) as sdk:
         with pytest.raises(openai.RateLimitError):
             await sdk.chat.completions.create(**BODY)
+    # 8 of the burst, the one after it and the SDK's: counted by kind across instances.
+    refused = 0.0
+    for proxy in (a, b):
+        async with http.get(proxy.url + "/metrics") as resp:
+            for family in text_string_to_metric_families(await resp.text()):
+                for sample in family.samples:
+                    if sample.name == "costproxy_ratelimited_total":
+                        assert sample.value == 0 or sample.labels == {"kind": "requests"}
+                        refused += sample.value
+    assert refused == 10
 
 
 async def test_tpm_of_a_customer_holds_across_two_instances(pair, http):
