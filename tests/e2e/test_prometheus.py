@@ -21,7 +21,6 @@ import pytest
 
 from tests.support.observability import (
     ALERT_RULES,
-    PENDING_METRICS,
     Query,
     alert_queries,
     alert_rules,
@@ -170,10 +169,6 @@ async def _assert_returns_data(http: aiohttp.ClientSession, observed: Observed, 
     data = await _query(http, observed.prometheus, query.expr, observed.at)
     assert data["resultType"] == "vector", query.where
     result = data["result"]
-    if query.pending:
-        # Valid PromQL (Prometheus accepted it) on a metric another issue will export.
-        assert result == [], f"{query.where}: pending metric returned data: move it out"
-        return
     assert result, f"{query.where}: no data for\n  {query.expr}"
     for series in result:
         missing = query.labels - series["metric"].keys()
@@ -225,17 +220,6 @@ async def test_counts_in_prometheus_equal_the_traffic(observed: Observed, http):
     assert got == expected
     data = await _query(http, observed.prometheus, 'sum(costproxy_requests_total{provider="none"})')
     assert float(data["result"][0]["value"][1]) == 2 * observed.rounds  # the 401 and the 404
-
-
-async def test_pending_metrics_are_not_exported_yet(observed: Observed, http):
-    """When another issue starts exporting one of these, take it out of PENDING_METRICS:
-    from then on, its panels and rules must return data like every other."""
-    async with http.get(
-        observed.metrics_url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
-    ) as resp:
-        exposition = await resp.text()
-    exported = {name for name in PENDING_METRICS if name.removesuffix("_total") in exposition}
-    assert not exported, f"now exported, no longer pending: {exported}"
 
 
 async def test_the_metrics_port_wants_the_token(observed: Observed, http):

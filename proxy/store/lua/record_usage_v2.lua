@@ -1,4 +1,5 @@
--- record_usage v2: v1 plus the what-if aggregates (one per alternative of the request).
+-- record_usage v2: every aggregate of one usage record, including the what-if ones (v1, which an
+-- older proxy may still run in a rolling deploy, had none).
 --
 -- All KEYS carry the customer's hash tag, so the script runs in one slot (Redis Cluster safe).
 -- Increments stay strings from ARGV to HINCRBY: Lua numbers are doubles and would round
