@@ -167,9 +167,9 @@ async def test_no_secret_in_list_log_or_store(stack: Stack, http: aiohttp.Client
         assert key not in stack.proxy.logs()
 
 
+# The document and handlers are the same on both stores: one run suffices.
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 async def test_schemathesis_finds_no_500_and_no_undocumented_status(stack: Stack):
-    if stack.backend == "redis":
-        pytest.skip("the document and handlers are the same on both stores: one run suffices")
     result = await asyncio.to_thread(
         subprocess.run,
         [
@@ -206,11 +206,11 @@ def costproxy(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The CLI's two modes (over HTTP, straight from the store) do not depend on the backend.
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 async def test_cli_keys_over_http_customers_and_export_straight_from_the_store(
     stack: Stack, http: aiohttp.ClientSession, tmp_path: Path
 ):
-    if stack.backend == "redis":
-        pytest.skip("the CLI's two modes are covered on the embedded store")
     config_path, _ = stack_config(stack)
     created = await asyncio.to_thread(
         costproxy, "keys", "create", "--url", stack.url, "--customer", "cli-co", "--rpm", "100"
