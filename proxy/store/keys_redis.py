@@ -29,11 +29,14 @@ from proxy.records import UsageRecord
 from proxy.store.ratelimit_redis import RedisLimiter
 from proxy.store.redis_layout import KeyLayout, escape
 
-__all__ = ["EXPORT_WRITE_LAG_MS", "AdminLayout", "RedisKeysMixin"]
+__all__ = ["CLOCK_SKEW_MS", "AdminLayout", "RedisKeysMixin"]
 
-# A usage log entry's id is the time it was written: when the request ended, up to a
-# request's duration after `ts_ms`. Reading this far past `to` finds every such record.
-EXPORT_WRITE_LAG_MS = 3_600_000
+# A usage log entry's id is the time Redis wrote it: after the request's `ts_ms` (taken by
+# the proxy's clock, which may run this far ahead of Redis'), when the request ended, or
+# much later when the record was replayed from a journal after an outage. So a range is
+# read from its start to the end of the log: exact, at the price of reading what was
+# written after the range (the log is bounded by store.usage_log_max per customer).
+CLOCK_SKEW_MS = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +252,9 @@ class RedisKeysMixin:
         self, customer: str, from_ms: int, to_ms: int, page_size: int
     ) -> AsyncIterator[tuple[tuple[int, int], UsageRecord]]:
         client, log = self._redis(), self.layout.log(customer)
-        start, end = f"{from_ms}-0", f"{to_ms + EXPORT_WRITE_LAG_MS}-0"
+        start = f"{max(0, from_ms - CLOCK_SKEW_MS)}-0"
         while True:
-            entries = await client.xrange(log, start, end, count=page_size)
+            entries = await client.xrange(log, start, "+", count=page_size)
             for entry_id, fields in entries:
                 record = UsageRecord.from_dict(orjson.loads(fields["record"]))
                 if from_ms <= record.ts_ms < to_ms:

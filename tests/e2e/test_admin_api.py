@@ -25,8 +25,7 @@ from tests.support.procs import REPO, ServerProcess, free_port, start_proxy
 from tests.support.stack import ADMIN_TOKEN, ENV, Stack, base_config
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-# Three UTC days ending today: the Redis log is ordered by write time, which the export
-# assumes is within an hour of a record's ts_ms (true of live traffic, not of backfills).
+# Three UTC days ending today.
 TODAY = datetime.now(UTC).date()
 DAYS = [(TODAY - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
 DAY0_MS = int(datetime.combine(TODAY - timedelta(days=2), time(), UTC).timestamp()) * 1000

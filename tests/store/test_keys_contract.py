@@ -60,7 +60,6 @@ async def test_rate_limiter_is_all_or_nothing(store: AnyStore) -> None:
 
 
 async def test_iter_usage_pages_through_a_range_in_time_order(store: AnyStore) -> None:
-    # Recent times: the Redis log is ordered by write time, assumed within an hour of ts_ms.
     base = time.time_ns() // 1_000_000 - 60_000
     records = [make_record(ts_ms=base + i * 1000, customer=("a", "b")[i % 2]) for i in range(25)]
     for record in records:
@@ -71,3 +70,18 @@ async def test_iter_usage_pages_through_a_range_in_time_order(store: AnyStore) -
     assert sorted(r.request_id for r in got) == sorted(r.request_id for r in records[2:20])
     only_a = [r async for r in store.iter_usage(customer="a", from_ms=base, to_ms=base + 10**9)]
     assert [r.request_id for r in only_a] == [r.request_id for r in records[::2]]
+
+
+async def test_iter_usage_finds_records_written_long_after_they_happened(
+    store: AnyStore,
+) -> None:
+    # A record replayed from the journal after a long store outage, or backfilled: its
+    # ts_ms is days before the time it reaches the store.
+    old = time.time_ns() // 1_000_000 - 3 * 86_400_000
+    late = make_record(ts_ms=old, customer="late")
+    await store.record_usage(late)
+    await store.record_usage(make_record(ts_ms=old + 86_400_000, customer="late"))
+    window = [r async for r in store.iter_usage(customer="late", from_ms=old, to_ms=old + 1)]
+    assert [r.request_id for r in window] == [late.request_id]
+    everyone = [r async for r in store.iter_usage(customer=None, from_ms=old - 1, to_ms=old + 1)]
+    assert late.request_id in [r.request_id for r in everyone]
