@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         loop.run_until_complete(_load(target, 1.0, args.stream))  # warm-up
         spy = subprocess.Popen(
             [
-                *(py_spy, "record", "-r", "250", "-f", "raw", "-o", str(args.out)),
+                # --gil: only samples holding the GIL, i.e. Python work; a thread pool
+                # worker waiting on its queue would otherwise count as busy.
+                *(py_spy, "record", "--gil", "-r", "250", "-f", "raw", "-o", str(args.out)),
                 *("-d", str(int(args.seconds)), "--pid", str(proxy.process.pid)),
             ],
             stdout=subprocess.DEVNULL,

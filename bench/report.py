@@ -37,6 +37,10 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("open_streams.most_open", "  streams open at once", "count"),
     ("open_streams.errors", "  errors", "count"),
     ("rss_after_mb", "RSS after the repeat MB", "mb"),
+    ("soak.rss_first_mb", "soak RSS after 10k requests MB", "mb"),
+    ("soak.rss_last_mb", "  RSS after 100k requests MB", "mb"),
+    ("soak.growth_mb", "  growth MB", "mb"),
+    ("soak.errors", "  errors", "count"),
 )
 
 

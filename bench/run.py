@@ -39,7 +39,9 @@ _PROMPT = (
     )
 )
 _CUSTOMERS = 10_000
-SCENARIOS = ("saturation", "customers", "open", "stream", "open_streams")
+DEFAULT_SCENARIOS = ("saturation", "customers", "open", "stream", "open_streams")
+# soak: 100,000 requests over 10,000 customers, RSS every tenth (a leak shows as growth).
+SCENARIOS = (*DEFAULT_SCENARIOS, "soak")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,8 @@ class Plan:
     stream_count: int
     open_stream_count: int
     open_stream_chunk_delay_ms: int
-    scenarios: tuple[str, ...] = SCENARIOS
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
+    soak_requests: int = 100_000
 
     @classmethod
     def build(cls, args: argparse.Namespace) -> Plan:
@@ -61,7 +64,7 @@ class Plan:
         if unknown:
             raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
         if args.quick:
-            return cls(1, 2.0, 200, 0.3, (100, 300, 500), 20, 50, 5, scenarios)
+            return cls(1, 2.0, 200, 0.3, (100, 300, 500), 20, 50, 5, scenarios, 2_000)
         return cls(
             args.repeats,
             args.duration,
@@ -180,6 +183,8 @@ async def _measure(target: Target, plan: Plan) -> dict[str, float | None]:
         await _stream(target, plan, out)
     if "open_streams" in plan.scenarios:
         await _open_streams(target, plan, out)
+    if "soak" in plan.scenarios:
+        await _soak(target, plan, out)
     if target.process is not None:
         out["rss_after_mb"] = target.process.memory_kb()["VmRSS"] / 1024
     return out
@@ -222,6 +227,35 @@ async def _open_streams(target: Target, plan: Plan, out: dict[str, float | None]
     out["open_streams.most_open"] = most_open
     out["open_streams.errors"] = result.errors
     _note_error(target, "open_streams", result)
+
+
+async def _soak(target: Target, plan: Plan, out: dict[str, float | None]) -> None:
+    """RSS after each tenth of `soak_requests` closed-loop requests over 10,000 customers:
+    the first tenth fills every cache, so growth after it is what a leak would look like."""
+    step = plan.soak_requests // 10
+    pool = loadgen.Pool(*target.host_port)
+    rss_mb: list[float] = []
+    errors = 0
+    try:
+        for _ in range(10):
+            result = await loadgen.closed_loop(
+                pool,
+                target.factory(customers=_CUSTOMERS),
+                concurrency=64,
+                duration_s=3600.0,
+                max_requests=step,
+            )
+            errors += result.errors
+            _note_error(target, "soak", result)
+            if target.process is not None:
+                rss_mb.append(target.process.memory_kb()["VmRSS"] / 1024)
+    finally:
+        pool.close()
+    if rss_mb:
+        out["soak.rss_first_mb"] = rss_mb[0]
+        out["soak.rss_last_mb"] = rss_mb[-1]
+        out["soak.growth_mb"] = rss_mb[-1] - rss_mb[0]
+    out["soak.errors"] = errors
 
 
 def _note_error(target: Target, scenario: str, result: loadgen.LoadResult) -> None:
@@ -302,8 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--scenarios",
-        default=",".join(SCENARIOS),
-        help=f"comma list of {', '.join(SCENARIOS)} (default: all)",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"comma list of {', '.join(SCENARIOS)} (default: all but soak)",
     )
     parser.add_argument(
         "--stores", default="sqlite,redis", help="proxies to measure: sqlite,redis (or none)"

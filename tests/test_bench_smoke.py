@@ -8,11 +8,21 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+EVERY_SCENARIO = "saturation,customers,open,stream,open_streams,soak"
 
 
 def test_quick_bench_writes_well_formed_json(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--scenarios",
+            EVERY_SCENARIO,
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -30,4 +40,6 @@ def test_quick_bench_writes_well_formed_json(tmp_path: Path) -> None:
         assert figures["saturation.cpu_us"]["median"] > 0
         assert figures["open_streams.peak_rss_mb"]["median"] > 0
         assert document["runs"][target][0]["saturation.errors"] == 0
+        assert figures["soak.rss_last_mb"]["median"] > 0
+        assert document["runs"][target][0]["soak.errors"] == 0
     assert "saturation req/s" in document["table"]
