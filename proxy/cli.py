@@ -10,7 +10,6 @@ import io
 import logging
 import os
 import secrets
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -72,6 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_quickstart(args: argparse.Namespace) -> int:
     """Serve the quickstart config; without OPENAI_API_KEY, route to the fake upstream."""
     from proxy.app import create_app
+    from proxy.server import serve
 
     env = dict(os.environ)
     token_file = Path(args.data_dir) / "admin-token"
@@ -94,39 +94,33 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         config = config.model_copy(
             update={"server": config.server.model_copy(update={"port": args.port})}
         )
-    loop = _new_loop()
-    asyncio.set_event_loop(loop)
+    host, port = config.server.host, config.server.port
+    sockets = listen_sockets(config, host, port)
+    banner = (
+        f"costproxy listening on http://{host}:{port}/v1 (store: {config.store.backend})\n"
+        f"try: costproxy report --config {args.config} --group-by model"
+    )
 
-    async def start() -> list[web.AppRunner]:
-        runners = []
+    async def run() -> int:
+        # The fake upstream outlives the proxy, so that streams draining at shutdown end.
+        fake = None
         if use_fake:
             fake = web.AppRunner(mock_upstream.create_app(), access_log=None)
             await fake.setup()
             await web.TCPSite(fake, "127.0.0.1", args.fake_port).start()
-            runners.append(fake)
-        proxy_runner = web.AppRunner(
-            create_app(config, config_path=args.config, env=env),
-            access_log=None,
-            shutdown_timeout=config.server.shutdown_timeout_s,
-        )
-        await proxy_runner.setup()
-        await web.TCPSite(proxy_runner, config.server.host, config.server.port).start()
-        runners.append(proxy_runner)
-        return runners
+        try:
+            return await serve(
+                create_app(config, config_path=args.config, env=env),
+                sockets=sockets,
+                shutdown_timeout=config.server.shutdown_timeout_s,
+                banner=banner,
+            )
+        finally:
+            if fake is not None:
+                await fake.cleanup()
 
-    runners = loop.run_until_complete(start())
-    base = f"http://{config.server.host}:{config.server.port}"
-    print(f"costproxy listening on {base}/v1 (store: {config.store.backend})")
-    print(f"try: costproxy report --config {args.config} --group-by model", flush=True)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, loop.stop)
-    try:
-        loop.run_forever()
-    finally:
-        for runner in reversed(runners):
-            loop.run_until_complete(runner.cleanup())
-        loop.close()
-    return 0
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        return runner.run(run())
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
