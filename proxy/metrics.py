@@ -48,6 +48,16 @@ STORE_OPERATIONS = ("record_usage", "aggregate_rows", "get_usage", "what_if_rows
                     "budget_overrides", "budget_overrides_version", "put_budget_override",
                     "delete_budget_override")  # fmt: skip
 
+# What the usage recorder reports (see watch_store), in the order of its tuple.
+_STORE_FIGURES = (
+    ("costproxy_store_up", "gauge",
+     "1 while the usage store answers, 0 while usage is journaled locally."),
+    ("costproxy_journal_pending_records", "gauge",
+     "Usage records in the local journal, not yet replayed into the store."),
+    ("costproxy_usage_records_lost_total", "counter",
+     "Usage records neither stored nor journaled (journal full or unwritable)."),
+)  # fmt: skip
+
 # Upstream calls last from tens of milliseconds (embeddings) to minutes (long generations).
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -239,26 +249,9 @@ class ProxyMetrics:
         )
         self._ratelimited = {kind: ratelimited.labels(kind) for kind in ("requests", "tokens")}
         self._store: Callable[[], tuple[bool, int, int]] | None = None
-        store_up = CallbackFamily(
-            "costproxy_store_up",
-            "1 while the usage store answers, 0 while usage is journaled locally.",
-            "gauge",
-            (),
-            lambda: [] if self._store is None else [((), int(self._store()[0]))],
-        )
-        journal_pending = CallbackFamily(
-            "costproxy_journal_pending_records",
-            "Usage records in the local journal, not yet replayed into the store.",
-            "gauge",
-            (),
-            lambda: [] if self._store is None else [((), self._store()[1])],
-        )
-        lost = CallbackFamily(
-            "costproxy_usage_records_lost_total",
-            "Usage records neither stored nor journaled (journal full or unwritable).",
-            "counter",
-            (),
-            lambda: [] if self._store is None else [((), self._store()[2])],
+        store_up, journal_pending, lost = (
+            CallbackFamily(name, help_text, kind, (), lambda i=i: self._store_figure(i))
+            for i, (name, kind, help_text) in enumerate(_STORE_FIGURES)
         )
         self._store_errors = CounterFamily(
             "costproxy_store_errors_total",
@@ -368,6 +361,9 @@ class ProxyMetrics:
         """Export the usage recorder's view: `read()` gives (store up, journal pending
         records, records lost)."""
         self._store = read
+
+    def _store_figure(self, index: int) -> list[tuple[tuple[str, ...], float]]:
+        return [] if self._store is None else [((), float(self._store()[index]))]
 
     def watch_budgets(self, read: Callable[[], dict]) -> None:
         """Export the budget guard's figures: `read()` is its `snapshot()`."""
