@@ -64,11 +64,12 @@ def render_budgets(snapshot: dict, label_customer: Callable[[str], str]) -> str:
     ]
     families += [
         CallbackFamily(
-            "costproxy_budget_offline_unsent_charges",
-            "Settled spend the store's budget counters do not have yet (store unreachable).",
+            "costproxy_budget_offline_unsent_usd",
+            "Spend settled while the store was unreachable that its budget counters do not "
+            "have yet.",
             "gauge",
             (),
-            lambda: [((), snapshot["offline_unsent_charges"])],
+            lambda: [((), float(Decimal(snapshot["offline_unsent_usd"])))],
         ),
         CallbackFamily(
             "costproxy_budget_webhook_backlog",

@@ -34,7 +34,7 @@ def test_settled_spend_counts_until_charged_to_the_store():
     assert ledger.settle("r1", 300, COUNTERS)
     assert ledger.open_holds == 0
     (charge,) = ledger.charges
-    assert (charge.request_id, charge.cost_nusd) == ("r1", 300)
+    assert charge.cost_nusd == 300 and charge.counters == tuple(COUNTERS)
     refused = ledger.reserve("r2", 701, COUNTERS, NOW, unknown_is_zero=False)
     assert refused is not None and refused.violated == 0  # 300 spent locally
     ledger.charged(charge)
@@ -42,6 +42,56 @@ def test_settled_spend_counts_until_charged_to_the_store():
     # Charged: the store's next figure carries it; until then the old one is all we have.
     admitted = ledger.reserve("r3", 1_000, COUNTERS, NOW, unknown_is_zero=False)
     assert admitted is not None and admitted.violated is None
+
+
+def test_offline_spend_is_summed_per_set_of_counters_not_kept_per_request():
+    ledger = ledger_knowing(spent=0)
+    other = [("customer/globex", MONTHLY)]
+    for i in range(1_000):
+        ledger.reserve(f"a{i}", 1, COUNTERS, NOW, unknown_is_zero=True)
+        ledger.settle(f"a{i}", 1, COUNTERS)
+        ledger.reserve(f"g{i}", 1, other, NOW, unknown_is_zero=True)
+        ledger.settle(f"g{i}", 1, other)
+    assert sorted(c.cost_nusd for c in ledger.charges) == [1_000, 1_000]
+    assert len({c.request_id for c in ledger.charges}) == 2
+    assert ledger.unsent_nusd == 2_000
+
+
+def test_a_sum_that_grows_while_it_is_sent_keeps_the_rest_under_a_new_id():
+    ledger = ledger_knowing(spent=0)
+    ledger.reserve("r1", 100, COUNTERS, NOW, unknown_is_zero=False)
+    ledger.settle("r1", 100, COUNTERS)
+    (sent,) = ledger.charges
+    ledger.reserve("r2", 40, COUNTERS, NOW, unknown_is_zero=False)  # settles mid-send
+    ledger.settle("r2", 40, COUNTERS)
+    ledger.charged(sent)
+    (rest,) = ledger.charges
+    assert rest.cost_nusd == 40 and rest.request_id != sent.request_id
+    assert ledger.unsent_nusd == 40
+    answer = ledger.reserve("r3", 960, COUNTERS, NOW, unknown_is_zero=False)
+    assert answer is not None and answer.violated is None  # 0 known + 40 unsent + 960
+
+
+def test_a_failed_settle_is_owed_under_the_request_id_the_store_holds():
+    ledger = ledger_knowing(spent=0)
+    ledger.owe("held-by-store", 70, COUNTERS, (period_id("monthly", NOW),))
+    (charge,) = ledger.charges
+    assert (charge.request_id, charge.cost_nusd) == ("held-by-store", 70)
+    refused = ledger.reserve("r1", 931, COUNTERS, NOW, unknown_is_zero=False)
+    assert refused is not None and refused.violated == 0
+
+
+def test_figures_are_kept_for_the_most_recently_used_counters_only():
+    ledger = OfflineLedger(max_counters=2)
+    pid = period_id("monthly", NOW)
+    for name in ("a", "b", "a", "c"):  # "a" used again: "b" is the oldest when "c" comes
+        ledger.remember([(f"customer/{name}", "monthly")], [CounterState(pid, 0, 0)])
+
+    def known(name: str) -> bool:
+        counters = [(f"customer/{name}", MONTHLY)]
+        return ledger.reserve(f"q-{name}", 1, counters, NOW, unknown_is_zero=False) is not None
+
+    assert known("a") and known("c") and not known("b")
 
 
 def test_a_hold_the_store_made_is_not_settled_locally():
@@ -75,3 +125,6 @@ def test_retrying_a_reservation_does_not_hold_twice():
     assert ledger.settle("r1", 400, COUNTERS)
     assert not ledger.settle("r1", 400, COUNTERS)
     assert ledger.unsent_nusd == 400
+    assert ledger.settle("r2", 0, COUNTERS) is False  # never held
+    ledger.reserve("r3", 10, COUNTERS, NOW, unknown_is_zero=False)
+    assert ledger.settle("r3", 0, COUNTERS) and ledger.unsent_nusd == 400  # unpriced

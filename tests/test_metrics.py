@@ -305,7 +305,7 @@ BUDGET_SNAPSHOT = {
     "store_errors_total": 0,
     "offline_reservations_total": 4,
     "offline_charges_total": 3,
-    "offline_unsent_charges": 1,
+    "offline_unsent_usd": "0.000001500",
     "alerts_total": {"threshold": 2},
     "webhook_deliveries_total": 2,
     "webhook_failed_deliveries_total": 1,
@@ -334,7 +334,7 @@ def test_budget_figures_are_read_at_scrape_time():
     assert value(m, "costproxy_budget_alerts_total", kind="threshold") == 2
     assert value(m, "costproxy_budget_webhook_failed_deliveries_total") == 1
     assert value(m, "costproxy_budget_offline_reservations_total") == 4
-    assert value(m, "costproxy_budget_offline_unsent_charges") == 1
+    assert value(m, "costproxy_budget_offline_unsent_usd") == 0.0000015
     acme = {"scope": "customer/acme", "period": "monthly", "customer": "acme"}
     assert value(m, "costproxy_budget_spent_usd", **acme) == 80.5
     assert value(m, "costproxy_budget_limit_usd", **acme) == 100

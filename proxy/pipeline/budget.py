@@ -352,7 +352,7 @@ class BudgetGuard:
             "store_errors_total": self.stats.store_errors,
             "offline_reservations_total": self.stats.offline_reservations,
             "offline_charges_total": self.stats.offline_charges,
-            "offline_unsent_charges": len(self.offline.charges),
+            "offline_unsent_usd": format_usd(self.offline.unsent_nusd),
             "alerts_total": dict(self.alerts.fired),
             "webhook_deliveries_total": webhooks.delivered,
             "webhook_failed_deliveries_total": webhooks.failed_deliveries,

@@ -104,7 +104,7 @@ async def test_budget_holds_through_a_redis_outage_and_catches_up(
         assert figures["costproxy_store_up"] == 0
         assert figures["costproxy_journal_pending_records"] >= K - 2
         assert figures["costproxy_budget_offline_reservations_total"] >= K - 2
-        assert figures["costproxy_budget_offline_unsent_charges"] == K - 2
+        assert figures["costproxy_budget_offline_unsent_usd"] == float((K - 2) * COST) / 1e9
 
         redis.start()
 
@@ -113,7 +113,7 @@ async def test_budget_holds_through_a_redis_outage_and_catches_up(
             return (
                 figures["costproxy_store_up"] == 1
                 and figures["costproxy_journal_pending_records"] == 0
-                and figures["costproxy_budget_offline_unsent_charges"] == 0
+                and figures["costproxy_budget_offline_unsent_usd"] == 0
             )
 
         await wait_until(caught_up)
