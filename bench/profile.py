@@ -46,9 +46,10 @@ def top_frames(
     )
 
 
-async def _load(target: Target, seconds: float, stream: bool) -> None:
+async def _load(target: Target, seconds: float, stream: bool, customer: str = "c0") -> None:
     pool = loadgen.Pool(*target.host_port)
-    make = target.factory(stream=stream, extra={"x-mock-chunks": "50"} if stream else None)
+    extra = {"x-mock-chunks": "50"} if stream else None
+    make = target.factory(stream=stream, customer=customer, extra=extra)
     await loadgen.closed_loop(pool, make, concurrency=64, duration_s=seconds, max_requests=10**7)
     pool.close()
 
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("redis", "sqlite"), default="redis")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--stream", action="store_true", help="profile 50-chunk streams")
+    parser.add_argument(
+        "--budgets", action="store_true", help="as the budgeted customer (reserve and settle)"
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/costproxy-profile.txt"))
     args = parser.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -79,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         servers.append(proxy)
         target = Target("proxy", proxy.url + "/v1", stack.TRUSTED_KEY, proxy.stat)
         loop = _new_loop()
-        loop.run_until_complete(_load(target, 1.0, args.stream))  # warm-up
+        customer = stack.BUDGETED_CUSTOMER if args.budgets else "c0"
+        loop.run_until_complete(_load(target, 1.0, args.stream, customer))  # warm-up
         spy = subprocess.Popen(
             [
                 # --gil: only samples holding the GIL, i.e. Python work; a thread pool
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        loop.run_until_complete(_load(target, args.seconds, args.stream))
+        loop.run_until_complete(_load(target, args.seconds, args.stream, customer))
         spy.wait()
         loop.close()
     finally:

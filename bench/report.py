@@ -17,6 +17,10 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("customers.rps", "10k customers req/s", "rate"),
     ("customers.cpu_us", "  CPU µs/request", "us"),
     ("customers.errors", "  errors", "count"),
+    ("budgets.rps", "budgeted customer req/s", "rate"),
+    ("budgets.p50_ms", "  latency p50 ms", "ms"),
+    ("budgets.cpu_us", "  CPU µs/request", "us"),
+    ("budgets.errors", "  errors", "count"),
     *(
         item
         for rate in (100, 300, 500)

@@ -39,7 +39,8 @@ _PROMPT = (
     )
 )
 _CUSTOMERS = 10_000
-DEFAULT_SCENARIOS = ("saturation", "customers", "open", "stream", "open_streams")
+# budgets: saturation for a customer with a budget (reserve and settle on every request).
+DEFAULT_SCENARIOS = ("saturation", "customers", "budgets", "open", "stream", "open_streams")
 # soak: 100,000 requests over 10,000 customers, RSS every tenth (a leak shows as growth).
 SCENARIOS = (*DEFAULT_SCENARIOS, "soak")
 
@@ -91,7 +92,12 @@ class Target:
         return parts.hostname or "127.0.0.1", parts.port or 80
 
     def factory(
-        self, *, stream: bool = False, customers: int = 1, extra: dict[str, str] | None = None
+        self,
+        *,
+        stream: bool = False,
+        customers: int = 1,
+        customer: str = "c0",
+        extra: dict[str, str] | None = None,
     ) -> Callable[[int], bytes]:
         host, port = self.host_port
         path = urlsplit(self.base_url).path.rstrip("/") + "/chat/completions"
@@ -109,7 +115,9 @@ class Target:
             **(extra or {}),
         }
         if customers == 1:
-            raw = build_request(f"{host}:{port}", path, body, {**headers, "X-Customer-Id": "c0"})
+            raw = build_request(
+                f"{host}:{port}", path, body, {**headers, "X-Customer-Id": customer}
+            )
             return lambda i: raw
         prebuilt = [
             build_request(f"{host}:{port}", path, body, {**headers, "X-Customer-Id": f"c{n}"})
@@ -159,6 +167,8 @@ async def _measure(target: Target, plan: Plan) -> dict[str, float | None]:
         await closed("saturation", target.factory())
     if "customers" in plan.scenarios:
         await closed("customers", target.factory(customers=_CUSTOMERS))
+    if "budgets" in plan.scenarios:
+        await closed("budgets", target.factory(customer=stack.BUDGETED_CUSTOMER))
 
     for rate in plan.rates if "open" in plan.scenarios else ():
         pool = loadgen.Pool(host, port)

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 TRUSTED_KEY = "sk-bench-trusted-0123456789"
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 UPSTREAM_KEY = "sk-bench-upstream-0123456789"
+BUDGETED_CUSTOMER = "budgeted"
 _ENV = {"B_TRUSTED_KEY": TRUSTED_KEY, "B_ADMIN_TOKEN": ADMIN_TOKEN, "B_UPSTREAM_KEY": UPSTREAM_KEY}
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -200,6 +201,11 @@ def proxy_config(upstream_url: str, store: dict, port: int) -> dict:
             "openai/gpt-4o-mini": {"input": "0.15", "cached_input": "0.075", "output": "0.60"}
         },
         "keys": [{"key": "${B_TRUSTED_KEY}", "trusted": True, "name": "bench"}],
+        # The `budgets` scenario's customer: a monthly hard budget it never reaches, so every
+        # request reserves and settles (two more store round trips) and none is refused.
+        "customers": {
+            BUDGETED_CUSTOMER: {"budgets": [{"period": "monthly", "limit_usd": "1000000"}]}
+        },
         # A log line per request costs ~8 µs: the bench measures the accounting path.
         "request_log": {"enabled": False},
     }

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-EVERY_SCENARIO = "saturation,customers,open,stream,open_streams,soak"
+EVERY_SCENARIO = "saturation,customers,budgets,open,stream,open_streams,soak"
 
 
 def test_quick_bench_writes_well_formed_json(tmp_path: Path) -> None:
@@ -41,5 +41,7 @@ def test_quick_bench_writes_well_formed_json(tmp_path: Path) -> None:
         assert figures["open_streams.peak_rss_mb"]["median"] > 0
         assert document["runs"][target][0]["saturation.errors"] == 0
         assert figures["soak.rss_last_mb"]["median"] > 0
+        assert figures["budgets.rps"]["median"] > 0
+        assert document["runs"][target][0]["budgets.errors"] == 0
         assert document["runs"][target][0]["soak.errors"] == 0
     assert "saturation req/s" in document["table"]
