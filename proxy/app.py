@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import orjson
 from aiohttp import web
 
-from proxy import tokens
 from proxy.access import AUTH, add_access
 from proxy.admin import add_admin_routes
 from proxy.admin_api import add_admin_api
@@ -145,25 +144,13 @@ def create_app(
     return app
 
 
-def _warm_tokenizers(models: set[str]) -> None:
-    # Building an encoding costs 0.1-0.5 s of CPU: pay it at start-up, in a thread, rather
-    # than on the first request that arrives without upstream usage. Only the encodings the
-    # configured models use: each holds 20-45 MB (a model added by a reload loads its own
-    # on first use).
-    for model in models:
-        tokens.encoding_for_model(model)  # cached per encoding
-
-
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
-    models = {t.model for route in state.snapshot.routes.values() for t in route.targets}
-    warmup = asyncio.get_running_loop().run_in_executor(None, _warm_tokenizers, models)
     # Opens the journal and the store (a store that is down is retried in the background).
     await state.recorder.start()
     try:
         await state.runtime.start()
         yield
-        await warmup
         # Shutdown: the server has stopped taking requests and waited for running ones;
         # every record is now written to the store or the journal, and the journal closed.
         await state.recorder.close()

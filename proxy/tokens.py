@@ -6,12 +6,14 @@ The counts are estimates for when an upstream reports no usage; real usage alway
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import functools
 import gzip
 import hashlib
 import json
 import re
+import threading
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +30,9 @@ __all__ = [
     "count_text",
     "encoding_for_model",
     "encoding_name_for_model",
+    "is_loaded",
+    "load_soon",
+    "ready",
 ]
 
 # Fixed charge per image part. 85 is OpenAI's figure for a low-detail image on gpt-4o;
@@ -136,16 +141,52 @@ def _is_family_boundary(name: str, index: int) -> bool:
 
 
 def encoding_for_model(model: str) -> tiktoken.Encoding:
-    """The encoding for `model`; the first call per encoding loads it.
+    """The encoding for `model`; the first call per encoding loads it, on this thread.
 
-    Loading takes ~0.2 s (cl100k_base) to ~0.5 s (o200k_base) of CPU: warm it at start-up,
-    off the event loop, rather than on the first request.
+    Loading takes 0.1-0.3 s of CPU and holds 20-45 MB for good, so the proxy loads an
+    encoding only when a count is needed, and off the event loop: the request path awaits
+    `ready(model)` before it counts (see also `load_soon`).
     """
     return _encoding(encoding_name_for_model(model))
 
 
-@functools.cache
+def is_loaded(model: str) -> bool:
+    return encoding_name_for_model(model) in _LOADED
+
+
+async def ready(model: str) -> None:
+    """Load the encoding of `model` in a thread unless it is loaded: after this, counting
+    for `model` does not block the event loop."""
+    if not is_loaded(model):
+        await asyncio.to_thread(encoding_for_model, model)
+
+
+def load_soon(model: str) -> None:
+    """Start loading the encoding of `model` in a thread, without waiting for it."""
+    name = encoding_name_for_model(model)
+    if name not in _LOADED and name not in _STARTED:
+        _STARTED.add(name)
+        threading.Thread(target=_encoding, args=(name,), daemon=True).start()
+
+
+_LOADED: set[str] = set()  # names of the encodings loaded so far
+_STARTED: set[str] = set()  # names load_soon started loading
+_LOADING = threading.Lock()  # one load at a time: two threads must not both build one
+
+
 def _encoding(name: str) -> tiktoken.Encoding:
+    encoding = _ENCODINGS.get(name)
+    if encoding is None:
+        with _LOADING:
+            encoding = _ENCODINGS.get(name) or _ENCODINGS.setdefault(name, _build(name))
+        _LOADED.add(name)
+    return encoding
+
+
+_ENCODINGS: dict[str, tiktoken.Encoding] = {}
+
+
+def _build(name: str) -> tiktoken.Encoding:
     spec = _SPECS[name]
     try:
         compressed = (resources.files("proxy") / "data" / spec.filename).read_bytes()
@@ -369,7 +410,7 @@ class TokenCounter:
 
     def __init__(self, model: str, *, buffer_chars: int = 16 * 1024) -> None:
         # Resolved on first use: most streams carry usage and never count a token, and
-        # loading an encoding costs ~70 MB of RSS that such a proxy never needs.
+        # an encoding holds 20-45 MB of RSS that such a proxy never needs.
         self._model = model
         self._encoding: tiktoken.Encoding | None = None
         self._buffer_chars = buffer_chars
@@ -382,8 +423,8 @@ class TokenCounter:
             return
         self._parts.append(text)
         self._buffered += len(text)
-        while self._buffered > self._buffer_chars:
-            self._flush()
+        while self._buffered > self._buffer_chars and self._flush():
+            pass
 
     def total(self) -> int:
         """Tokens in everything added so far; adding more afterwards is fine."""
@@ -396,7 +437,14 @@ class TokenCounter:
             self._encoding = encoding_for_model(self._model)
         return self._encoding.encode_ordinary(text)
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
+        """Tokenize the first half of the buffer; False when that has to wait."""
+        # Counting now would load the encoding on the event loop: buffer a little longer
+        # (a fraction of a second; at most 4x the buffer) while a thread loads it.
+        waiting = self._encoding is None and not is_loaded(self._model)
+        if waiting and self._buffered <= 4 * self._buffer_chars:
+            load_soon(self._model)
+            return False
         buffer = "".join(self._parts)
         # Cutting in the second half halves the buffer at least, keeping the work linear.
         half = len(buffer) // 2
@@ -406,3 +454,4 @@ class TokenCounter:
         rest = buffer[cut:]
         self._parts = [rest] if rest else []
         self._buffered = len(rest)
+        return True

@@ -253,7 +253,9 @@ def test_loading_works_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket.socket, "connect_ex", no_network)
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
-    tokens._encoding.cache_clear()  # force a real load from the bundled files
+    # Force a real load from the bundled files.
+    for loaded in (tokens._ENCODINGS, tokens._LOADED, tokens._STARTED):
+        loaded.clear()
     assert encoding_for_model(O200K).encode_ordinary("hello world") == [24912, 2375]
     assert encoding_for_model(CL100K).encode_ordinary("hello world") == [15339, 1917]
     assert list(tmp_path.iterdir()) == []
@@ -264,7 +266,7 @@ def test_import_is_light_and_lazy() -> None:
     code = (
         "import sys, proxy.tokens as t;"
         "assert not {'aiohttp', 'redis'} & set(sys.modules), 'I/O library imported';"
-        "assert t._encoding.cache_info().currsize == 0, 'encoding loaded at import'"
+        "assert not t._ENCODINGS and not t._LOADED, 'encoding loaded at import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
@@ -691,3 +693,26 @@ def test_token_counter_accepts_one_huge_piece() -> None:
     counter.add(text)
     assert counter._buffered <= 16 * 1024
     assert counter.total() == count_text(O200K, text)
+
+
+async def test_a_long_stream_waits_for_its_encoding_instead_of_loading_it_on_the_loop():
+    for loaded in (tokens._ENCODINGS, tokens._LOADED, tokens._STARTED):
+        loaded.clear()
+    counter = TokenCounter(O200K, buffer_chars=1000)
+    text = "word " * 700  # 3,500 characters: past the buffer, within 4x it
+    counter.add(text)
+    assert not tokens.is_loaded(O200K)  # a thread loads it; the event loop did not
+    assert counter._buffered == len(text)  # kept, not counted yet
+    await tokens.ready(O200K)
+    counter.add("more")
+    assert counter._buffered < 1000  # counted now
+    expected = encoding_for_model(O200K).encode_ordinary(text + "more")
+    assert counter.total() == len(expected)
+
+
+def test_past_four_buffers_the_count_does_not_wait():
+    for loaded in (tokens._ENCODINGS, tokens._LOADED, tokens._STARTED):
+        loaded.clear()
+    counter = TokenCounter(CL100K, buffer_chars=100)
+    counter.add("word " * 100)  # 500 characters: memory stays bounded, so it loads now
+    assert tokens.is_loaded(CL100K) and counter._buffered < 100

@@ -144,6 +144,8 @@ class BudgetGuard:
         answer = await self._reserve(ex.request_id, amount, applicable)
         if answer is not None and answer.violated is not None:
             # Nearly exhausted: count the prompt, which is ~4x tighter than bytes for text.
+            for target in ex.route.targets:
+                await tokens.ready(target.model)
             counted = max(
                 tokens.count_prompt(ex.endpoint, ex.payload, t.model) for t in ex.route.targets
             )

@@ -43,7 +43,7 @@ def _estimated_tokens(route: Route, endpoint: str, payload: dict) -> tuple[int, 
     return prompt, route.max_output_tokens or prompt
 
 
-def order_for_request(
+async def order_for_request(
     route: Route, endpoint: str, payload: dict, health: HealthBook, rng: random.Random
 ) -> tuple[Target, ...]:
     """The route's targets in the order this request tries them (strategy inputs gathered
@@ -52,6 +52,7 @@ def order_for_request(
     if route.strategy == "weighted":
         inputs = RoutingInputs(u=rng.random())
     elif route.strategy == "cheapest" and len(route.targets) > 1:
+        await tokens.ready(route.targets[0].model)  # loaded off the event loop, once
         input_tokens, output_tokens = _estimated_tokens(route, endpoint, payload)
         inputs = RoutingInputs(input_tokens=input_tokens, output_tokens=output_tokens)
     elif route.strategy == "lowest_latency":
@@ -175,13 +176,13 @@ async def forward(
         target_health.breaker.success()
         target_health.observe_latency((loop.time() - started) * 1000)
         if outcome.first_chunk is None:
-            return whole_response(ex, outcome)
+            return await whole_response(ex, outcome)
         response = await relay_stream(request, ex, outcome, injected_usage)
         if ex.status == 502:
             _failed(ex, target_health, loop.time(), "stream broken")
         return response
     if isinstance(last, Answer):
-        return whole_response(ex, last)  # the last upstream error, as the upstream sent it
+        return await whole_response(ex, last)  # the last upstream error, as the upstream sent it
     if last is None:  # the time budget ran out before any attempt could start
         last = _out_of_time(route)
     last.headers = {"x-request-id": ex.request_id, "x-costproxy-attempts": str(ex.attempts)}

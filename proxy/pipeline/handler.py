@@ -48,7 +48,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             raise
 
         # 2. Forward to the route's targets in the strategy's order, relaying the answer.
-        order = order_for_request(route, endpoint, payload, state.health, state.rng)
+        order = await order_for_request(route, endpoint, payload, state.health, state.rng)
         ex = Exchange(
             request_id="req_" + os.urandom(12).hex(),
             ts_ms=ts_ms,

@@ -150,13 +150,14 @@ async def _fetch(ex: Exchange, body: bytes, headers: CIMultiDict[str], stream: b
         raise
 
 
-def whole_response(ex: Exchange, answer: Answer) -> web.Response:
+async def whole_response(ex: Exchange, answer: Answer) -> web.Response:
     """Relay a whole upstream answer as it came (any status), billed by its usage."""
     upstream, data = answer.upstream, answer.data or b""
     ex.upstream_status = ex.status = upstream.status
     if 200 <= upstream.status < 300:
         ex.usage = find_usage(data)
         if ex.usage is None:
+            await tokens.ready(ex.target.model)  # the estimate below counts with it
             try:
                 ex.completion_text = completion_text(ex.endpoint, orjson.loads(data))
             except orjson.JSONDecodeError:
@@ -286,6 +287,7 @@ async def relay_stream(
         ex.usage = watcher.usage
         if ex.usage is None:
             watcher.flush_text()
+            await tokens.ready(ex.target.model)  # settle estimates with it
         return response
     except asyncio.CancelledError:
         ex.status = 499
