@@ -151,7 +151,7 @@ def encoding_for_model(model: str) -> tiktoken.Encoding:
 
 
 def is_loaded(model: str) -> bool:
-    return encoding_name_for_model(model) in _LOADED
+    return encoding_name_for_model(model) in _ENCODINGS
 
 
 async def ready(model: str) -> None:
@@ -164,12 +164,12 @@ async def ready(model: str) -> None:
 def load_soon(model: str) -> None:
     """Start loading the encoding of `model` in a thread, without waiting for it."""
     name = encoding_name_for_model(model)
-    if name not in _LOADED and name not in _STARTED:
+    if name not in _ENCODINGS and name not in _STARTED:
         _STARTED.add(name)
         threading.Thread(target=_encoding, args=(name,), daemon=True).start()
 
 
-_LOADED: set[str] = set()  # names of the encodings loaded so far
+_ENCODINGS: dict[str, tiktoken.Encoding] = {}  # by name, once loaded
 _STARTED: set[str] = set()  # names load_soon started loading
 _LOADING = threading.Lock()  # one load at a time: two threads must not both build one
 
@@ -178,12 +178,10 @@ def _encoding(name: str) -> tiktoken.Encoding:
     encoding = _ENCODINGS.get(name)
     if encoding is None:
         with _LOADING:
-            encoding = _ENCODINGS.get(name) or _ENCODINGS.setdefault(name, _build(name))
-        _LOADED.add(name)
+            encoding = _ENCODINGS.get(name)
+            if encoding is None:
+                encoding = _ENCODINGS[name] = _build(name)
     return encoding
-
-
-_ENCODINGS: dict[str, tiktoken.Encoding] = {}
 
 
 def _build(name: str) -> tiktoken.Encoding:

@@ -254,7 +254,7 @@ def test_loading_works_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(socket.socket, "connect_ex", no_network)
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
     # Force a real load from the bundled files.
-    for loaded in (tokens._ENCODINGS, tokens._LOADED, tokens._STARTED):
+    for loaded in (tokens._ENCODINGS, tokens._STARTED):
         loaded.clear()
     assert encoding_for_model(O200K).encode_ordinary("hello world") == [24912, 2375]
     assert encoding_for_model(CL100K).encode_ordinary("hello world") == [15339, 1917]
@@ -266,7 +266,7 @@ def test_import_is_light_and_lazy() -> None:
     code = (
         "import sys, proxy.tokens as t;"
         "assert not {'aiohttp', 'redis'} & set(sys.modules), 'I/O library imported';"
-        "assert not t._ENCODINGS and not t._LOADED, 'encoding loaded at import'"
+        "assert not t._ENCODINGS, 'encoding loaded at import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
@@ -696,7 +696,7 @@ def test_token_counter_accepts_one_huge_piece() -> None:
 
 
 async def test_a_long_stream_waits_for_its_encoding_instead_of_loading_it_on_the_loop():
-    for loaded in (tokens._ENCODINGS, tokens._LOADED, tokens._STARTED):
+    for loaded in (tokens._ENCODINGS, tokens._STARTED):
         loaded.clear()
     counter = TokenCounter(O200K, buffer_chars=1000)
     text = "word " * 700  # 3,500 characters: past the buffer, within 4x it
@@ -711,7 +711,7 @@ async def test_a_long_stream_waits_for_its_encoding_instead_of_loading_it_on_the
 
 
 def test_past_four_buffers_the_count_does_not_wait():
-    for loaded in (tokens._ENCODINGS, tokens._LOADED, tokens._STARTED):
+    for loaded in (tokens._ENCODINGS, tokens._STARTED):
         loaded.clear()
     counter = TokenCounter(CL100K, buffer_chars=100)
     counter.add("word " * 100)  # 500 characters: memory stays bounded, so it loads now
