@@ -45,6 +45,9 @@ class GuardedStore:
         async def guarded(*args: object, **kwargs: object):
             return await self._call(functools.partial(attr, *args, **kwargs))
 
+        # Kept on the instance: later lookups (budgets call two per request) find it there
+        # and skip this method.
+        self.__dict__[name] = guarded
         return guarded
 
     async def open(self) -> None:
