@@ -17,7 +17,7 @@ from aiohttp import web
 from proxy.auth import Attribution, Principal
 from proxy.errors import NotFoundError
 from proxy.key_auth import Authenticator
-from proxy.limits import RateLimits, Reservation, estimate_tokens
+from proxy.limits import RateLimits, Reservation
 from proxy.routing import Route
 from proxy.state import STATE
 from proxy.store.base import Store
@@ -59,8 +59,9 @@ async def admit(
             param="model",
         )
     limits = request.app[LIMITS]
-    tokens = estimate_tokens(body_bytes, payload, route.max_output_tokens or 0)
-    reservation = await limits.reserve(principal, attribution.customer, tokens)
+    reservation = await limits.reserve(
+        principal, attribution.customer, body_bytes, payload, route.max_output_tokens or 0
+    )
     if reservation is not None:
         request[_RESERVATION] = reservation
     return reservation

@@ -29,6 +29,7 @@ __all__ = [
     "remaining_nusd",
     "reservation_nusd",
     "retry_after_s",
+    "stated_max_output",
 ]
 
 Period = Literal["daily", "weekly", "monthly", "total"]
@@ -131,11 +132,18 @@ def output_tokens_bound(
     configured default. Times `n` choices. Embeddings produce no output tokens."""
     if endpoint == "embeddings":
         return 0
-    stated = [v for f in _MAX_OUTPUT_FIELDS if _count(v := payload.get(f))]
-    per_choice = max(stated) if stated else (route_max or default_max)
+    stated = stated_max_output(payload)
+    per_choice = stated if stated is not None else (route_max or default_max)
     n = payload.get("n")
     choices = n if _count(n) and n > 1 else 1
     return per_choice * choices
+
+
+def stated_max_output(payload: Mapping[str, object]) -> int | None:
+    """The largest of the request's max-tokens fields (chat, completions and responses
+    name it differently; a client may send several), or None when it states none."""
+    stated = [v for f in _MAX_OUTPUT_FIELDS if _count(v := payload.get(f))]
+    return max(stated) if stated else None
 
 
 def _count(value: object) -> bool:

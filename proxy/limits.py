@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from proxy.auth import Principal
+from proxy.budgets import stated_max_output
 from proxy.config import CustomerConfig
 from proxy.keys import Customer
 from proxy.ratelimit import Bucket, Decision, Limiter, RateLimitError
@@ -22,16 +23,12 @@ __all__ = ["RateLimits", "Reservation", "estimate_tokens"]
 
 log = logging.getLogger("costproxy.limits")
 
-_OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-
 
 def estimate_tokens(body_bytes: int, payload: Mapping[str, object], default_output: int) -> int:
     """A cheap upper-ish bound: a token per 4 body bytes for the prompt, plus the most the
     request may generate. Settle replaces it with the real count."""
-    output = next(
-        (v for f in _OUTPUT_FIELDS if isinstance(v := payload.get(f), int) and v >= 0),
-        default_output,
-    )
+    stated = stated_max_output(payload)
+    output = default_output if stated is None else stated
     n = payload.get("n")
     choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
     return -(-body_bytes // 4) + output * choices
@@ -76,13 +73,22 @@ class RateLimits:
                 out.append(Bucket(scope, "tokens", tpm))
         return out
 
-    async def reserve(self, principal: Principal, customer: str, tokens: int) -> Reservation | None:
-        """Take a request and `tokens` from every applicable bucket, or raise 429."""
+    async def reserve(
+        self,
+        principal: Principal,
+        customer: str,
+        body_bytes: int,
+        payload: Mapping[str, object],
+        default_output: int,
+    ) -> Reservation | None:
+        """Take a request, and its estimated tokens, from every applicable bucket, or raise
+        429. With no limit that applies, nothing is estimated and the store is not asked."""
         buckets = self.buckets(principal, customer)
         if not buckets:
             return None
         if self._limiter is None:
             raise RuntimeError("rate limits used before start()")
+        tokens = estimate_tokens(body_bytes, payload, default_output)
         costs = [1 if b.kind == "requests" else tokens for b in buckets]
         decision = await self._limiter.take(buckets, costs)
         if not decision.allowed:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from proxy import tokens
+from proxy.budgets import stated_max_output
 from proxy.errors import UpstreamError
 from proxy.health import HealthBook, TargetHealth
 from proxy.pipeline.exchange import Exchange
@@ -27,8 +28,6 @@ from proxy.routing import Route, RoutingInputs, Target, order_targets
 
 __all__ = ["forward", "order_for_request"]
 
-_MAX_TOKEN_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
-
 
 def _estimated_tokens(route: Route, endpoint: str, payload: dict) -> tuple[int, int]:
     """(input, output) tokens `cheapest` compares prices for. Output: the request's own
@@ -36,10 +35,9 @@ def _estimated_tokens(route: Route, endpoint: str, payload: dict) -> tuple[int, 
     prompt = tokens.count_prompt(endpoint, payload, route.targets[0].model)
     if endpoint == "embeddings":
         return prompt, 0
-    for name in _MAX_TOKEN_FIELDS:
-        value = payload.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return prompt, value
+    stated = stated_max_output(payload)
+    if stated is not None:
+        return prompt, stated
     return prompt, route.max_output_tokens or prompt
 
 
