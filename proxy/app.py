@@ -11,22 +11,22 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import orjson
 from aiohttp import web
 
-from proxy.access import AUTH, add_access
-from proxy.admin import add_admin_routes
-from proxy.admin_api import add_admin_api
-from proxy.alerting import AlertDispatcher
-from proxy.auth import key_id
-from proxy.budget_book import BudgetBook, config_rules
+from proxy.access.admission import AUTH, add_access
+from proxy.access.auth import key_id
+from proxy.admin.api import add_admin_api
+from proxy.admin.core import add_admin_routes
+from proxy.budgets.alert_delivery import AlertDispatcher
+from proxy.budgets.book import BudgetBook, config_rules
+from proxy.budgets.guard import BUDGETS, BudgetGuard, add_remaining_header
+from proxy.budgets.webhooks import WebhookSender
 from proxy.config import Config, StoreConfig
-from proxy.metrics_http import add_metrics_endpoint
 from proxy.middleware import error_middleware
-from proxy.pipeline.budget import BUDGETS, BudgetGuard, add_remaining_header
+from proxy.observability.endpoint import add_metrics_endpoint
+from proxy.observability.request_log import flushing_request_log
 from proxy.pipeline.handler import endpoint_handler
 from proxy.reload import RELOADER, Reloader
-from proxy.request_log import flushing_request_log
 from proxy.state import STATE, build_state
 from proxy.store.base import Store
-from proxy.webhooks import WebhookSender
 
 __all__ = ["build_budget_guard", "create_app", "make_store"]
 

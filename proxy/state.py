@@ -15,22 +15,22 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from proxy.auth import KeyIndex
+from proxy.access.auth import KeyIndex
+from proxy.accounting.journal import Journal
+from proxy.accounting.pricing import PriceTable
+from proxy.accounting.recorder import RecorderPolicy, UsageRecorder
+from proxy.accounting.whatif import resolve_rules
 from proxy.config import Config
 from proxy.errors import ConfigError
-from proxy.health import HealthBook
-from proxy.journal import Journal
-from proxy.metrics import ProxyMetrics
-from proxy.pricing import PriceTable
+from proxy.observability.metrics import ProxyMetrics
+from proxy.observability.request_log import RequestLog
 from proxy.providers import Provider, build_provider
-from proxy.recorder import RecorderPolicy, UsageRecorder
-from proxy.request_log import RequestLog
-from proxy.routing import Route, build_routes
+from proxy.routing.routes import Route, build_routes
+from proxy.routing.target_health import HealthBook
 from proxy.runtime import Runtime
 from proxy.store.base import Store
 from proxy.store.guard import GuardedStore
 from proxy.store.metered import MeteredStore
-from proxy.whatif import resolve_rules
 
 __all__ = ["STATE", "ProxyState", "Snapshot", "build_snapshot", "build_state"]
 

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from proxy import demo_traffic
-from proxy.cli import build_parser
+from proxy.cli import demo_traffic
+from proxy.cli.main import build_parser
 from proxy.config import Config, interpolate_env, parse_config
 from tests.support.observability import (
     ALERT_RULES,
@@ -255,7 +255,7 @@ def test_the_demo_profile_is_wired_to_the_proxy():
     demo_url = urlsplit(config.providers["demo"].base_url)
     assert (demo_url.hostname, demo_url.port) == ("mock-upstream", mock.port)
     assert mock.host == "0.0.0.0"
-    assert SERVICES["demo-traffic"]["entrypoint"][-1] == "proxy.demo_traffic"
+    assert SERVICES["demo-traffic"]["entrypoint"][-1] == "proxy.cli.demo_traffic"
     command = [interpolate_env(arg, {}) for arg in SERVICES["demo-traffic"]["command"]]
     args = demo_traffic.build_parser().parse_args(command)
     assert urlsplit(args.url).hostname == "proxy"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from proxy import tokens
-from proxy.auth import Attribution, Principal
-from proxy.pricing import cost_nusd
-from proxy.records import Usage, UsageRecord
-from proxy.routing import Route, Target
-from proxy.whatif import what_if_costs
+from proxy.access.auth import Attribution, Principal
+from proxy.accounting import tokens
+from proxy.accounting.pricing import cost_nusd
+from proxy.accounting.records import Usage, UsageRecord
+from proxy.accounting.whatif import what_if_costs
+from proxy.routing.routes import Route, Target
 
 __all__ = ["Exchange", "settle"]
 

@@ -16,15 +16,21 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from proxy import tokens
-from proxy.budgets import stated_max_output
+from proxy.accounting import tokens
+from proxy.budgets.rules import stated_max_output
 from proxy.errors import UpstreamError
-from proxy.health import HealthBook, TargetHealth
 from proxy.pipeline.exchange import Exchange
 from proxy.pipeline.relay import Answer, fetch, relay_stream, whole_response
 from proxy.pipeline.request import upstream_body, upstream_headers
-from proxy.retry import Failure, RetryPolicy, is_retryable_status, next_attempt, retry_after_s
-from proxy.routing import Route, RoutingInputs, Target, order_targets
+from proxy.routing.retry import (
+    Failure,
+    RetryPolicy,
+    is_retryable_status,
+    next_attempt,
+    retry_after_s,
+)
+from proxy.routing.routes import Route, RoutingInputs, Target, order_targets
+from proxy.routing.target_health import HealthBook, TargetHealth
 
 __all__ = ["forward", "order_for_request"]
 

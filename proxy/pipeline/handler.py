@@ -7,10 +7,10 @@ import time
 
 from aiohttp import web
 
-from proxy.access import AUTH, LIMITS, admit
-from proxy.auth import attribute
+from proxy.access.admission import AUTH, LIMITS, admit
+from proxy.access.auth import attribute
+from proxy.budgets.guard import BUDGETS
 from proxy.errors import NotFoundError, ProxyError
-from proxy.pipeline.budget import BUDGETS
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.pipeline.forward import forward, order_for_request
 from proxy.pipeline.request import read_payload

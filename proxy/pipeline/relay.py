@@ -14,13 +14,13 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy import tokens
+from proxy.accounting import tokens
+from proxy.accounting.pricing import format_usd
+from proxy.accounting.sse import SSESplitter, event_data
+from proxy.accounting.stream_usage import StreamUsageWatcher
+from proxy.accounting.usage import completion_text, find_usage
 from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange, settle
-from proxy.pricing import format_usd
-from proxy.sse import SSESplitter, event_data
-from proxy.stream_usage import StreamUsageWatcher
-from proxy.usage import completion_text, find_usage
 
 __all__ = ["Answer", "fetch", "relay_stream", "whole_response"]
 

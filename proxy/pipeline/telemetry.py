@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
+from proxy.access.ratelimit import RateLimitError
+from proxy.accounting.records import UsageRecord
 from proxy.errors import ProxyError
-from proxy.metrics import upstream_errors
+from proxy.observability.metrics import upstream_errors
 from proxy.pipeline.exchange import Exchange
-from proxy.ratelimit import RateLimitError
-from proxy.records import UsageRecord
 from proxy.state import ProxyState
 
 __all__ = ["report_refused", "report_rejected", "report_settled"]

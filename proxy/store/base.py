@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from proxy.budgets import BudgetRule, CounterState, Period
-from proxy.keys import Customer, IssuedKey
-from proxy.ratelimit import Limiter
-from proxy.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.access.keys import Customer, IssuedKey
+from proxy.access.ratelimit import Limiter
+from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.budgets.rules import BudgetRule, CounterState, Period
 
 __all__ = ["ReserveAnswer", "SettleAnswer", "Store"]
 
@@ -71,7 +71,7 @@ class Store(Protocol):
         """Daily what-if rows in [from_day, to_day], one per (customer, day, route,
         provider, model, alternative); all customers when customer is None."""
 
-    # Budgets. A counter is (scope, period); see proxy.budget_book for scope strings.
+    # Budgets. A counter is (scope, period); see proxy.budgets.book for scope strings.
     # `now_ms` is for tests; None means the store's own clock (Redis TIME on Redis).
 
     async def reserve_budget(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from proxy.records import AggregateRow, UsageRecord, WhatIfRow
+from proxy.accounting.records import AggregateRow, UsageRecord, WhatIfRow
 
 __all__ = [
     "days_between",

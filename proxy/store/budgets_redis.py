@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from proxy.budgets import BudgetRule, CounterState, Period, period_id
+from proxy.budgets.rules import BudgetRule, CounterState, Period, period_id
 from proxy.store.base import ReserveAnswer, SettleAnswer
 from proxy.store.redis_layout import escape
 

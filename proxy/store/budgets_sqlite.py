@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from proxy.budgets import BudgetRule, CounterState, Period, first_violation, period_id
+from proxy.budgets.rules import BudgetRule, CounterState, Period, first_violation, period_id
 from proxy.store.base import ReserveAnswer, SettleAnswer
 
 __all__ = ["BUDGET_SCHEMA", "SQLiteBudgets"]

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TypeVar
 
+from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord
 from proxy.errors import StoreUnavailableError
-from proxy.records import AggregateRow, Breakdown, Totals, UsageRecord
 from proxy.store.base import Store
 
 __all__ = ["GuardedStore"]

@@ -2,7 +2,7 @@
 
 Key and customer records are few and change rarely: they share one hash tag, `{adm}`, so
 each change is one MULTI transaction even on Redis Cluster. Lookups on the request path
-are cached in-process (see proxy.key_auth), so that slot sees about one read per key per
+are cached in-process (see proxy.access.authenticator), so that slot sees about one read per key per
 second. Changes are announced on the `<prefix>changes` channel.
 
     <prefix>{adm}:key:<id>        string: IssuedKey JSON (no secret, no last-used time)
@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from proxy.keys import Customer, IssuedKey
-from proxy.ratelimit import Limiter
-from proxy.records import UsageRecord
+from proxy.access.keys import Customer, IssuedKey
+from proxy.access.ratelimit import Limiter
+from proxy.accounting.records import UsageRecord
 from proxy.store.ratelimit_redis import RedisLimiter
 from proxy.store.redis_layout import KeyLayout, escape
 

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from proxy.keys import Customer, IssuedKey
-from proxy.ratelimit import InProcessLimiter, Limiter
-from proxy.records import UsageRecord
+from proxy.access.keys import Customer, IssuedKey
+from proxy.access.ratelimit import InProcessLimiter, Limiter
+from proxy.accounting.records import UsageRecord
 from proxy.store.sqlite_schema import RECORD_COLUMNS
 
 __all__ = ["KEYS_SCHEMA", "SQLiteKeysMixin"]

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Sequence
 from datetime import date
 from typing import TypeVar
 
-from proxy.budgets import BudgetRule, CounterState, Period
-from proxy.metrics import ProxyMetrics
-from proxy.records import AggregateRow, Breakdown, UsageRecord, WhatIfRow
+from proxy.accounting.records import AggregateRow, Breakdown, UsageRecord, WhatIfRow
+from proxy.budgets.rules import BudgetRule, CounterState, Period
+from proxy.observability.metrics import ProxyMetrics
 from proxy.store.base import ReserveAnswer, SettleAnswer, Store
 
 __all__ = ["MeteredStore"]

@@ -1,4 +1,4 @@
-"""Rate limits shared by every proxy instance: the leaky buckets of `proxy.ratelimit` in Redis.
+"""Rate limits shared by every proxy instance: the leaky buckets of `access.ratelimit` in Redis.
 
 One script call per scope (a key's buckets, a customer's buckets), each in its own hash tag
 so the layout stays Cluster-safe; when a later scope refuses, the earlier one is refunded.
@@ -13,7 +13,7 @@ from itertools import groupby
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from proxy.ratelimit import Bucket, Decision, Reading
+from proxy.access.ratelimit import Bucket, Decision, Reading
 from proxy.store.redis_layout import escape
 
 __all__ = ["RedisLimiter"]

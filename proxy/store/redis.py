@@ -22,7 +22,14 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
-from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.accounting.records import (
+    METRIC_FIELDS,
+    AggregateRow,
+    Breakdown,
+    Totals,
+    UsageRecord,
+    WhatIfRow,
+)
 from proxy.store.buckets import (
     days_between,
     end_user_dim,

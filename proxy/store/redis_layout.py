@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote
 
-from proxy.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, WhatIfRow
+from proxy.accounting.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, WhatIfRow
 
 __all__ = [
     "FIELD_SEP",

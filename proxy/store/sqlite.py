@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import orjson
 
-from proxy.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
 from proxy.store.buckets import (
     end_user_dim,
     row_sort_key,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from proxy.records import METRIC_FIELDS, Breakdown, UsageRecord
+from proxy.accounting.records import METRIC_FIELDS, Breakdown, UsageRecord
 
 __all__ = [
     "ADDED_COLUMNS",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import orjson
 
-from proxy import tokens
+from proxy.accounting import tokens
 from tests.support.money import expected_nusd
+from tests.support.sse import sse_text
 from tests.support.stack import ACME_KEY, BACKEND_KEY, SECRETS, UPSTREAM_KEY, Stack
 
 BODY = {
@@ -19,15 +19,6 @@ BODY = {
     ],
 }
 AUTH = {"Authorization": f"Bearer {ACME_KEY}"}
-
-
-def sse_text(data: bytes) -> str:
-    text = []
-    for event in data.split(b"\n\n"):
-        if event.startswith(b"data: {"):
-            for choice in orjson.loads(event[6:])["choices"]:
-                text.append(choice.get("delta", {}).get("content") or "")
-    return "".join(text)
 
 
 async def wait_for_record(stack: Stack, http: aiohttp.ClientSession, request_id: str) -> dict:

@@ -14,8 +14,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from proxy.pricing import format_usd
-from tests.e2e.budget_stack import (
+from proxy.accounting.pricing import format_usd
+from tests.support.budget_stack import (
     headers,
     metered_body,
     metered_config,

@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from proxy.pricing import format_usd
-from tests.e2e.budget_stack import (
+from proxy.accounting.pricing import format_usd
+from tests.support.budget_stack import (
     headers,
     metered_body,
     metered_config,

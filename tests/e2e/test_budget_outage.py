@@ -17,16 +17,16 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.budgets import format_usd_short
-from proxy.pricing import format_usd
-from tests.e2e.budget_stack import (
+from proxy.accounting.pricing import format_usd
+from proxy.budgets.rules import format_usd_short
+from tests.support.budget_stack import (
     headers,
     metered_body,
     metered_config,
     reservation_nusd,
     usage_header,
 )
-from tests.e2e.test_store_outage import FAST, health, wait_until
+from tests.support.outage import FAST, health, wait_until
 from tests.support.procs import ServerProcess, start_proxy
 from tests.support.redis_server import RedisServer
 from tests.support.stack import ADMIN_TOKEN, ENV, Stack, base_config

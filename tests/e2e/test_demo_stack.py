@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy import demo_traffic
+from proxy.cli import demo_traffic
 from tests.support.procs import REPO, ServerProcess, free_port, start_proxy
 from tests.support.redis_server import RedisServer
 

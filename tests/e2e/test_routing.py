@@ -18,7 +18,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from proxy import tokens
+from proxy.accounting import tokens
 from tests.support.fleet import (
     admin_get,
     cost_nusd,

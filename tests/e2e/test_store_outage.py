@@ -7,7 +7,6 @@ restart, the proxy, and the fake upstream.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.support.outage import FAST, health, wait_until
 from tests.support.procs import ServerProcess, start_proxy
 from tests.support.redis_server import RedisServer
 from tests.support.stack import BACKEND_KEY, ENV, Stack, base_config
@@ -24,7 +24,6 @@ CHAT = "/v1/chat/completions"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "count to three"}]}
 # Short deadlines so that an outage is noticed, and a recovery seen, within a fraction
 # of a second: the tests stay fast.
-FAST = {"call_timeout_s": 0.3, "reconnect_min_s": 0.02, "reconnect_max_s": 0.2}
 FAST |= {"health_interval_s": 0.2}
 
 
@@ -59,18 +58,6 @@ async def chat(http: aiohttp.ClientSession, url: str, customer: str) -> tuple[in
     async with http.post(url + CHAT, json=BODY, headers=headers(customer)) as resp:
         await resp.read()
         return resp.status, Decimal(resp.headers.get("x-costproxy-cost-usd", "0"))
-
-
-async def health(http: aiohttp.ClientSession, url: str) -> dict:
-    async with http.get(url + "/healthz") as resp:
-        return await resp.json()
-
-
-async def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def replayed(http: aiohttp.ClientSession, url: str) -> None:

@@ -24,10 +24,10 @@ import aiohttp
 import orjson
 import pytest
 
-from proxy import tokens
-from tests.e2e.test_accounting import sse_text
+from proxy.accounting import tokens
 from tests.support.money import expected_nusd
 from tests.support.procs import ServerProcess, free_port, start_proxy
+from tests.support.sse import sse_text
 from tests.support.stack import BACKEND_KEY, ENV, SECRETS, Stack, base_config
 
 CHAT = "/v1/chat/completions"

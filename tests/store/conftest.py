@@ -6,7 +6,7 @@ The session's `redis_server` fixture comes from tests/conftest.py.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import pytest
@@ -14,9 +14,7 @@ import pytest
 from proxy.store import RedisStore, SQLiteStore
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
-
-AnyStore = SQLiteStore | RedisStore
-StoreFactory = Callable[[], Awaitable[AnyStore]]
+from tests.support.stores import AnyStore, StoreFactory
 
 
 @pytest.fixture(params=["sqlite", "redis", "redis-cluster"])

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from proxy.budgets import BudgetRule, CounterState, period_id
-from tests.store.conftest import AnyStore
-from tests.store.test_contract import ts
+from proxy.budgets.rules import BudgetRule, CounterState, period_id
+from tests.support.records import ts
+from tests.support.stores import AnyStore
 
 NOV30 = ts("2026-11-30T23:59:00")
 DEC01 = ts("2026-12-01T00:00:00")

@@ -4,47 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.records import AggregateRow, Breakdown, Totals, UsageRecord
-from tests.store.conftest import AnyStore, StoreFactory
-
-DAY = date(2026, 11, 28)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ts(iso: str) -> int:
-    """UTC epoch milliseconds of an ISO time, computed exactly (no float seconds)."""
-    return (datetime.fromisoformat(iso).replace(tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
-
-
-def make_record(**overrides: object) -> UsageRecord:
-    values: dict[str, object] = {
-        "request_id": f"req-{uuid.uuid4().hex}",
-        "ts_ms": ts("2026-11-28T12:00:00"),
-        "customer": "acme",
-        "route": "gpt-4o",
-        "provider": "openai",
-        "model": "gpt-4o-2024-08-06",
-        "endpoint": "chat.completions",
-        "status": 200,
-        "input_tokens": 100,
-        "output_tokens": 20,
-        "cost_nusd": 1_500,
-    }
-    values.update(overrides)
-    return UsageRecord(**values)  # type: ignore[arg-type]
-
-
-def total_of(records: list[UsageRecord]) -> Totals:
-    totals = Totals()
-    for record in records:
-        totals.add(Totals.of(record))
-    return totals
+from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord
+from tests.support.records import DAY, EPOCH, make_record, record_all, total_of, ts
+from tests.support.stores import AnyStore, StoreFactory
 
 
 def summed(rows: list[AggregateRow]) -> Totals:
@@ -65,11 +33,6 @@ async def rows_of(
     return await store.aggregate_rows(
         customer=customer, from_day=from_day, to_day=to_day, breakdown=breakdown
     )
-
-
-async def record_all(store: AnyStore, records: list[UsageRecord]) -> None:
-    for record in records:
-        assert await store.record_usage(record) is True
 
 
 async def test_totals_are_exact_integer_sums(store: AnyStore) -> None:
@@ -397,4 +360,4 @@ async def test_totals_equal_the_sum_of_random_records(
 
 
 def _iso_day(record: UsageRecord) -> str:
-    return (_EPOCH + timedelta(milliseconds=record.ts_ms)).date().isoformat()
+    return (EPOCH + timedelta(milliseconds=record.ts_ms)).date().isoformat()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
-from proxy.records import Totals, UsageRecord, WhatIfRow
-from tests.store.conftest import AnyStore
-from tests.store.test_contract import DAY, make_record, record_all, total_of, ts
+from proxy.accounting.records import Totals, UsageRecord, WhatIfRow
+from tests.support.records import DAY, make_record, record_all, total_of, ts
+from tests.support.stores import AnyStore
 
 JAMBA, DEEPSEEK = "ai21/jamba-large", "deepseek/deepseek-chat"
 

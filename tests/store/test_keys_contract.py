@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from proxy.keys import Customer, IssuedKey
-from proxy.ratelimit import Bucket
-from tests.store.conftest import AnyStore
-from tests.store.test_contract import make_record
+from proxy.access.keys import Customer, IssuedKey
+from proxy.access.ratelimit import Bucket
+from tests.support.records import make_record
+from tests.support.stores import AnyStore
 
 NOW = 1_800_000_000_000
 

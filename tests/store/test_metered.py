@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from proxy.accounting.records import UsageRecord
 from proxy.config import MetricsConfig
-from proxy.metrics import STORE_OPERATIONS, ProxyMetrics
-from proxy.records import UsageRecord
+from proxy.observability.metrics import STORE_OPERATIONS, ProxyMetrics
 from proxy.store.base import Store
 from proxy.store.metered import MeteredStore
 from proxy.store.sqlite import SQLiteStore

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from proxy.store import RedisStore
-from tests.store.test_contract import make_record, total_of
+from tests.support.records import make_record, total_of
 from tests.support.redis_server import RedisServer
 
 RETENTION_DAYS = 30

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from proxy.records import AggregateRow, Totals, WhatIfRow
+from proxy.accounting.records import AggregateRow, Totals, WhatIfRow
 from proxy.store.redis_layout import (
     KeyLayout,
     escape,

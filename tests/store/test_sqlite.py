@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from proxy.store import SQLiteStore
-from tests.store.test_contract import make_record, total_of
+from tests.support.records import make_record, total_of
 
 
 def log_rows(path: Path) -> int:

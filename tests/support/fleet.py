@@ -29,7 +29,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 def cost_nusd(prices: tuple[str, str, str], input_tokens: int, cached: int, output: int) -> int:
     """Expected cost from USD-per-1M literals (input, cached input, output), computed with
-    exact fractions and rounded half to even once, independently of proxy.pricing."""
+    exact fractions and rounded half to even once, independently of proxy.accounting.pricing."""
     price_in, price_cached, price_out = (Fraction(p) for p in prices)
     usd_times_million = (
         (input_tokens - cached) * price_in + cached * price_cached + output * price_out

@@ -1,4 +1,4 @@
-"""Expected costs computed independently of proxy.pricing: exact fractions from the price
+"""Expected costs computed independently of proxy.accounting.pricing: exact fractions from the price
 literals, rounded half-to-even once per request (Python's round() on a Fraction)."""
 
 from __future__ import annotations

@@ -126,3 +126,14 @@ def start_proxy(config: dict, directory: Path, env: dict[str, str] | None = None
     return ServerProcess(
         ["serve", "--config", str(path)], port=port, health_path="/healthz", env=_env(env)
     ).start()
+
+
+def costproxy(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

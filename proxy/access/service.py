@@ -1,0 +1,149 @@
+"""Admin operations on keys and customers, over a store: shared by the HTTP API and the
+CLI's direct mode, so both answer with the same JSON. The caller announces changes."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from proxy.access.auth import valid_label
+from proxy.access.keys import (
+    Customer,
+    IssuedKey,
+    display_prefix,
+    mint_secret,
+    new_key_id,
+    secret_sha256,
+)
+from proxy.accounting.spend import totals_json
+from proxy.admin.models import (
+    CustomerList,
+    CustomerOut,
+    CustomerPut,
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    KeyOut,
+    KeyRotate,
+    KeyRotated,
+    iso,
+)
+from proxy.errors import BadRequestError, NotFoundError
+from proxy.store.base import Store
+from proxy.store.buckets import utc_month
+
+__all__ = [
+    "create_key",
+    "delete_customer",
+    "get_customer",
+    "get_key",
+    "list_customers",
+    "list_keys",
+    "put_customer",
+    "revoke_key",
+    "rotate_key",
+]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def create_key(store: Store, body: KeyCreate) -> dict:
+    now = _now_ms()
+    expires_ms = None
+    if body.expires_at is not None:
+        expires_ms = int(body.expires_at.timestamp() * 1000)
+        if expires_ms <= now:
+            raise BadRequestError(
+                "'expires_at' is in the past.", code="invalid_value", param="expires_at"
+            )
+    secret = mint_secret()
+    key = IssuedKey(
+        id=new_key_id(),
+        prefix=display_prefix(secret),
+        customer=body.customer,
+        name=body.name,
+        created_ms=now,
+        expires_ms=expires_ms,
+        trusted=body.trusted,
+        models=None if body.models is None else tuple(body.models),
+        rpm=body.rpm,
+        tpm=body.tpm,
+    )
+    await store.create_key(key, secret_sha256(secret))
+    return KeyCreated(**KeyOut.of(key).model_dump(), key=secret).model_dump()
+
+
+async def get_key(store: Store, key_id: str) -> dict:
+    key = await store.get_key(key_id)
+    if key is None:
+        raise NotFoundError(f"No key {key_id!r}.", code="key_not_found")
+    return KeyOut.of(key).model_dump()
+
+
+async def list_keys(store: Store, customer: str | None) -> dict:
+    return KeyList(keys=[KeyOut.of(k) for k in await store.list_keys(customer)]).model_dump()
+
+
+async def revoke_key(store: Store, key_id: str) -> None:
+    if not await store.revoke_key(key_id):
+        raise NotFoundError(f"No key {key_id!r}.", code="key_not_found")
+
+
+async def rotate_key(store: Store, key_id: str, body: KeyRotate) -> dict:
+    secret = mint_secret()
+    valid_until = _now_ms() + body.grace_s * 1000
+    key = await store.rotate_key(key_id, secret_sha256(secret), display_prefix(secret), valid_until)
+    if key is None:
+        raise NotFoundError(f"No key {key_id!r}.", code="key_not_found")
+    return KeyRotated(
+        id=key.id, key=secret, prefix=key.prefix, old_key_valid_until=iso(valid_until) or ""
+    ).model_dump()
+
+
+def check_customer_id(customer_id: str) -> str:
+    if not valid_label(customer_id):
+        raise BadRequestError(
+            "A customer id is 1-128 printable characters.", code="invalid_customer", param="id"
+        )
+    return customer_id
+
+
+async def _spend(store: Store, customer_id: str) -> dict:
+    month = utc_month(int(datetime.now(UTC).timestamp() * 1000))
+    return totals_json(await store.monthly_totals(customer_id, month))
+
+
+async def put_customer(store: Store, customer_id: str, body: CustomerPut) -> dict:
+    now = _now_ms()
+    customer = Customer(
+        id=check_customer_id(customer_id),
+        name=body.name,
+        metadata=dict(body.metadata),
+        rpm=body.rpm,
+        tpm=body.tpm,
+        created_ms=now,
+        updated_ms=now,
+    )
+    stored = await store.put_customer(customer)
+    return CustomerOut.of(stored, await _spend(store, stored.id)).model_dump()
+
+
+async def get_customer(store: Store, customer_id: str) -> dict:
+    customer = await store.get_customer(check_customer_id(customer_id))
+    if customer is None:
+        raise NotFoundError(f"No customer {customer_id!r}.", code="customer_not_found")
+    return CustomerOut.of(customer, await _spend(store, customer.id)).model_dump()
+
+
+async def list_customers(store: Store) -> dict:
+    customers = await store.list_customers()
+    return CustomerList(
+        customers=[CustomerOut.of(c, await _spend(store, c.id)) for c in customers]
+    ).model_dump()
+
+
+async def delete_customer(store: Store, customer_id: str) -> None:
+    if not await store.delete_customer(check_customer_id(customer_id)):
+        raise NotFoundError(f"No customer {customer_id!r}.", code="customer_not_found")

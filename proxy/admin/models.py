@@ -1,0 +1,176 @@
+"""Admin API bodies, in and out, as pydantic models: validation and the OpenAPI schemas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from proxy.access.auth import valid_label
+from proxy.access.keys import Customer, IssuedKey
+from proxy.access.ratelimit import MAX_LIMIT
+from proxy.admin.routes import Body
+
+__all__ = [
+    "CustomerList",
+    "CustomerOut",
+    "CustomerPut",
+    "ErrorBody",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyList",
+    "KeyOut",
+    "KeyRotate",
+    "KeyRotated",
+    "iso",
+]
+
+PerMinute = Annotated[int, Field(gt=0, le=MAX_LIMIT)]
+Label = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _check_label(value: str | None) -> str | None:
+    if value is not None and not valid_label(value):
+        raise ValueError("must be 1-128 printable characters without surrounding spaces")
+    return value
+
+
+class KeyCreate(Body):
+    customer: Label | None = None
+    name: Label | None = None
+    trusted: bool = False
+    models: list[Label] | None = Field(None, max_length=256)
+    rpm: PerMinute | None = None
+    tpm: PerMinute | None = None
+    expires_at: datetime | None = None
+
+    _labels = field_validator("customer", "name")(_check_label)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _customer_unless_trusted(self) -> KeyCreate:
+        if self.customer is None and not self.trusted:
+            raise ValueError("'customer' is required unless the key is trusted")
+        if self.trusted and self.customer is not None:
+            raise ValueError("a trusted key names its customer per request: omit 'customer'")
+        return self
+
+
+class KeyRotate(Body):
+    grace_s: int = Field(3600, ge=0, le=30 * 86_400)
+
+
+class KeyOut(BaseModel):
+    id: str
+    prefix: str
+    customer: str | None
+    name: str | None
+    trusted: bool
+    models: list[str] | None
+    rpm: int | None
+    tpm: int | None
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None
+
+    @classmethod
+    def of(cls, key: IssuedKey) -> KeyOut:
+        return cls(
+            id=key.id,
+            prefix=key.prefix,
+            customer=key.customer,
+            name=key.name,
+            trusted=key.trusted,
+            models=None if key.models is None else list(key.models),
+            rpm=key.rpm,
+            tpm=key.tpm,
+            created_at=iso(key.created_ms) or "",
+            expires_at=iso(key.expires_ms),
+            last_used_at=iso(key.last_used_ms),
+        )
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The secret: shown in this response only.")
+
+
+class KeyRotated(BaseModel):
+    id: str
+    key: str = Field(description="The new secret: shown in this response only.")
+    prefix: str
+    old_key_valid_until: str
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+class CustomerPut(Body):
+    name: Label | None = None
+    metadata: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]] = (
+        Field(default_factory=dict, max_length=64)
+    )
+    rpm: PerMinute | None = None
+    tpm: PerMinute | None = None
+
+
+class SpendTotals(BaseModel):
+    cost_usd: str
+    requests: int
+    unpriced_requests: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+
+
+class CustomerOut(BaseModel):
+    id: str
+    name: str | None
+    metadata: dict[str, str]
+    rpm: int | None
+    tpm: int | None
+    created_at: str
+    updated_at: str
+    spend_this_month: SpendTotals | None = None
+
+    @classmethod
+    def of(cls, customer: Customer, spend: dict | None = None) -> CustomerOut:
+        return cls(
+            id=customer.id,
+            name=customer.name,
+            metadata=customer.metadata,
+            rpm=customer.rpm,
+            tpm=customer.tpm,
+            created_at=iso(customer.created_ms) or "",
+            updated_at=iso(customer.updated_ms) or "",
+            spend_this_month=None if spend is None else SpendTotals(**spend),
+        )
+
+
+class CustomerList(BaseModel):
+    customers: list[CustomerOut]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

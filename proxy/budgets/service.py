@@ -1,0 +1,138 @@
+"""Reading and changing budgets at run time: what the admin API and the CLI share.
+
+Run-time budgets are stored per scope (replacing the config's rules of that scope whole)
+and reach every instance within `budgeting.refresh_s`; the instance that took the change
+applies it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import TypeAdapter, ValidationError
+
+from proxy.budgets.book import BudgetBook, Rules, parse_scope, rules_to_json, scope
+from proxy.budgets.guard import BudgetGuard
+from proxy.budgets.rules import BudgetRule, format_usd_short, iso_utc, period_reset_ms
+from proxy.config import Budgets
+
+__all__ = [
+    "BudgetInputError",
+    "body_rules",
+    "delete_scope",
+    "list_view",
+    "merge_rules",
+    "normalize_scope",
+    "parse_rules",
+    "put_scope",
+    "rules_of",
+    "scope_view",
+]
+
+_RULES = TypeAdapter(Budgets)
+
+
+class BudgetInputError(ValueError):
+    """Bad budget input; the message says what and where."""
+
+
+def normalize_scope(text: str) -> str:
+    """A scope from a path or the command line; a bare name means a customer."""
+    if "/" not in text and text != "global":
+        text = f"customer/{text}"
+    try:
+        kind, names = parse_scope(text)
+    except ValueError as exc:
+        raise BudgetInputError(str(exc)) from None
+    if kind == "tag" and "=" not in names[0].strip("="):
+        raise BudgetInputError(f"a tag scope is tag/<name>=<value>, got {text!r}")
+    return scope(kind, *names)
+
+
+def parse_rules(data: object) -> Rules:
+    """`[{period, limit_usd, hard, alert_at}, ...]`, validated as in the config file."""
+    try:
+        budgets = _RULES.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or 'budgets'}: {item['msg']}"
+            for item in exc.errors(include_url=False)
+        )
+        raise BudgetInputError(f"invalid budgets: {problems}") from None
+    return tuple(BudgetRule.from_config(b) for b in budgets)
+
+
+def merge_rules(current: Rules, changes: Rules) -> Rules:
+    """`current` with the periods of `changes` replaced or added (the CLI's `set`)."""
+    changed = {rule.period for rule in changes}
+    return tuple(r for r in current if r.period not in changed) + changes
+
+
+def rules_of(book: BudgetBook, scope_text: str) -> Rules:
+    """The rules that apply to a scope: an end user without its own falls back to the
+    default rules of its customer's end users."""
+    rules = book.effective.get(scope_text)
+    if rules is None and scope_text.startswith("end_user/"):
+        customer = parse_scope(scope_text)[1][0]
+        rules = book.effective.get(scope("end_users", customer))
+    return rules or ()
+
+
+def list_view(book: BudgetBook) -> dict:
+    return {
+        "budgets": [
+            {
+                "scope": s,
+                "source": book.source(s),
+                "budgets": [rule.to_json() for rule in book.effective[s]],
+            }
+            for s in sorted(book.effective)
+        ]
+    }
+
+
+async def scope_view(guard: BudgetGuard, scope_text: str) -> dict:
+    """The scope's rules with where each stands now: spent, reserved, remaining, reset."""
+    rules = rules_of(guard.book, scope_text)
+    # "end_users/<c>" is a template: it has no counter of its own.
+    counted = not scope_text.startswith("end_users/")
+    states = (
+        await guard.store.budget_states([(scope_text, r.period) for r in rules])
+        if counted and rules
+        else []
+    )
+    budgets = []
+    for i, rule in enumerate(rules):
+        item = rule.to_json()
+        if states:
+            state = states[i]
+            reset = period_reset_ms(rule.period, state.pid)
+            item |= {
+                "period_id": state.pid,
+                "spent_usd": format_usd_short(state.spent_nusd),
+                "reserved_usd": format_usd_short(state.held_nusd),
+                "remaining_usd": format_usd_short(
+                    max(0, rule.limit_nusd - state.spent_nusd - state.held_nusd)
+                ),
+                "resets_at": None if reset is None else iso_utc(reset),
+            }
+        budgets.append(item)
+    return {"scope": scope_text, "source": guard.book.source(scope_text), "budgets": budgets}
+
+
+async def put_scope(guard: BudgetGuard, scope_text: str, rules: Rules) -> None:
+    await guard.store.put_budget_override(scope_text, rules_to_json(rules).decode())
+    await guard.refresh()
+
+
+async def delete_scope(guard: BudgetGuard, scope_text: str) -> bool:
+    deleted = await guard.store.delete_budget_override(scope_text)
+    await guard.refresh()
+    return deleted
+
+
+def body_rules(body: object) -> Rules:
+    """The PUT body: `{"budgets": [...]}`."""
+    if not isinstance(body, Mapping) or set(body) != {"budgets"}:
+        raise BudgetInputError('the body must be {"budgets": [...]} (an empty list: none)')
+    return parse_rules(body["budgets"])

@@ -1,0 +1,1 @@
+"""The `costproxy` command line."""

@@ -1,0 +1,1 @@
+"""What the proxy reports: Prometheus metrics, the metric core, the request log, /metrics."""

@@ -1,0 +1,49 @@
+"""`GET /metrics`: on the main port, or on a port of its own when `metrics.port` is set.
+
+When `metrics.token` is set the scrape needs it as a bearer token: labels name customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from proxy.access.auth import bearer_matches
+from proxy.errors import AuthenticationError
+from proxy.middleware import error_middleware
+from proxy.observability.metrics import CONTENT_TYPE
+from proxy.state import STATE
+
+__all__ = ["add_metrics_endpoint"]
+
+
+async def serve_metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    token = state.config.metrics.token
+    if token is not None and not bearer_matches(request.headers, token.get_secret_value()):
+        raise AuthenticationError("Invalid or missing metrics token.", code="invalid_metrics_token")
+    # Set whole: aiohttp's content_type= does not take the format's version parameter.
+    return web.Response(body=state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _metrics_listener(app: web.Application) -> AsyncIterator[None]:
+    """A second, metrics-only server for the app's lifetime."""
+    state = app[STATE]
+    metrics_app = web.Application(middlewares=[error_middleware])
+    metrics_app[STATE] = state
+    metrics_app.router.add_get("/metrics", serve_metrics)
+    runner = web.AppRunner(metrics_app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, state.config.server.host, state.config.metrics.port).start()
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def add_metrics_endpoint(app: web.Application) -> None:
+    if app[STATE].config.metrics.port is None:
+        app.router.add_get("/metrics", serve_metrics)
+    else:
+        app.cleanup_ctx.append(_metrics_listener)

@@ -1,0 +1,2 @@
+"""Where a request goes: routes and the choice of target, retries, circuit breakers, and
+what is known of each target's health."""

@@ -1,0 +1,176 @@
+"""Routes and the order a request tries their targets in, by strategy. Pure.
+
+Every strategy returns all of the route's targets, best first: the first is where the
+request goes, the rest are its fallbacks when attempts fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from proxy.accounting.pricing import Price, PriceTable, cost_nusd
+from proxy.accounting.records import Usage
+from proxy.accounting.whatif import Alternatives, alternatives_for
+from proxy.config import RouteConfig, Strategy
+from proxy.providers import Provider
+
+__all__ = [
+    "EXPLORE_EVERY",
+    "Route",
+    "RoutingInputs",
+    "Target",
+    "TargetKey",
+    "build_routes",
+    "cheapest_order",
+    "lowest_latency_order",
+    "order_targets",
+    "weighted_order",
+]
+
+# lowest_latency: one request in this many goes to another target than the fastest, so a
+# target that was slow once is measured again and can win back its traffic.
+EXPLORE_EVERY = 20
+
+TargetKey = tuple[str, str]  # (provider name, upstream model)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    provider: Provider
+    model: str  # the upstream model name, as billed
+    price: Price | None  # resolved once at load: no price lookups on the request path
+    weight: float = 1.0
+    priority: int = 0
+    what_if: tuple[tuple[str, Price], ...] = ()  # (alternative "ns/model", its price)
+
+    @property
+    def key(self) -> TargetKey:
+        return (self.provider.name, self.model)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    targets: tuple[Target, ...]  # priority order: lower priority first, ties in list order
+    max_output_tokens: int | None = None
+    strategy: Strategy = "fallback"
+    retries: int = 2
+    timeout_s: float | None = None
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingInputs:
+    """What a strategy may look at besides the route; gathered by the caller."""
+
+    u: float = 0.0  # uniform in [0, 1): weighted's draw
+    input_tokens: int = 0  # cheapest: the request's estimated tokens
+    output_tokens: int = 0
+    latency_ms: Mapping[TargetKey, float] | None = None  # lowest_latency: moving averages
+    seq: int = 1  # lowest_latency: this request's number on the route, from 1
+
+
+def weighted_order(targets: Sequence[Target], u: float) -> tuple[Target, ...]:
+    """One target drawn by weight; the others follow in priority order."""
+    total = sum(t.weight for t in targets)
+    if total <= 0:
+        return tuple(targets)
+    point = u * total
+    for index, target in enumerate(targets):
+        if target.weight > 0 and point < target.weight:
+            chosen = index
+            break
+        point -= target.weight
+    else:  # float rounding left u * total at the very end: the last target with weight
+        chosen = max(i for i, t in enumerate(targets) if t.weight > 0)
+    return (targets[chosen], *targets[:chosen], *targets[chosen + 1 :])
+
+
+def cheapest_order(
+    targets: Sequence[Target], input_tokens: int, output_tokens: int
+) -> tuple[Target, ...]:
+    """By the cost of these token counts at each target's prices; unpriced last, ties in
+    priority order (sorted() is stable)."""
+    usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+
+    def cost(target: Target) -> tuple[int, int]:
+        if target.price is None:
+            return (1, 0)
+        return (0, cost_nusd(usage, target.price))
+
+    return tuple(sorted(targets, key=cost))
+
+
+def lowest_latency_order(
+    targets: Sequence[Target], latency_ms: Mapping[TargetKey, float], seq: int
+) -> tuple[Target, ...]:
+    """Unmeasured targets first (so each gets measured), then fastest first. Every
+    EXPLORE_EVERY-th request the non-fastest targets take turns going first."""
+    unmeasured = [t for t in targets if t.key not in latency_ms]
+    if unmeasured:
+        return (*unmeasured, *(t for t in targets if t.key in latency_ms))
+    ordered = sorted(targets, key=lambda t: latency_ms[t.key])
+    if len(ordered) > 1 and seq % EXPLORE_EVERY == 0:
+        turn = 1 + (seq // EXPLORE_EVERY - 1) % (len(ordered) - 1)
+        ordered.insert(0, ordered.pop(turn))
+    return tuple(ordered)
+
+
+def order_targets(route: Route, inputs: RoutingInputs) -> tuple[Target, ...]:
+    if route.strategy == "weighted":
+        return weighted_order(route.targets, inputs.u)
+    if route.strategy == "cheapest":
+        return cheapest_order(route.targets, inputs.input_tokens, inputs.output_tokens)
+    if route.strategy == "lowest_latency":
+        return lowest_latency_order(route.targets, inputs.latency_ms or {}, inputs.seq)
+    return route.targets
+
+
+def build_routes(
+    models: Mapping[str, RouteConfig],
+    providers: Mapping[str, Provider],
+    prices: PriceTable,
+    what_if: Alternatives | None = None,
+) -> dict[str, Route]:
+    """Routes with prices and what-if alternatives resolved. Raises ValueError naming
+    the route on a problem."""
+    what_if = what_if or {}
+    routes: dict[str, Route] = {}
+    for name, config in models.items():
+        ordered = sorted(enumerate(config.targets), key=lambda pair: (pair[1].priority, pair[0]))
+        targets = []
+        for _, t in ordered:
+            provider = providers[t.provider]
+            namespace = provider.price_namespace
+            targets.append(
+                Target(
+                    provider=provider,
+                    model=t.model,
+                    price=prices.lookup(namespace, t.model),
+                    weight=t.weight,
+                    priority=t.priority,
+                    what_if=alternatives_for(what_if, namespace, t.model),
+                )
+            )
+        if config.strategy == "cheapest":
+            unpriced = [
+                f"{t.provider.price_namespace}/{t.model}" for t in targets if t.price is None
+            ]
+            if unpriced:
+                raise ValueError(
+                    f"models.{name}: strategy cheapest needs a price for every target; "
+                    f"none for {', '.join(unpriced)} (add them under prices:)"
+                )
+        routes[name] = Route(
+            name=name,
+            targets=tuple(targets),
+            max_output_tokens=config.max_output_tokens,
+            strategy=config.strategy,
+            retries=config.retries,
+            timeout_s=config.timeout_s,
+            backoff_base_s=config.backoff_base_s,
+            backoff_max_s=config.backoff_max_s,
+        )
+    return routes
