@@ -12,14 +12,14 @@ import orjson
 from aiohttp import web
 
 from proxy.access.admission import AUTH, add_access
-from proxy.access.auth import key_id
 from proxy.admin.api import add_admin_api
 from proxy.admin.core import add_admin_routes
 from proxy.budgets.alert_delivery import AlertDispatcher
-from proxy.budgets.book import BudgetBook, config_rules
+from proxy.budgets.book import BudgetBook
 from proxy.budgets.guard import BUDGETS, BudgetGuard, add_remaining_header
+from proxy.budgets.service import configured_budgets
 from proxy.budgets.webhooks import WebhookSender
-from proxy.config import Config, StoreConfig
+from proxy.config import Config
 from proxy.middleware import error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
@@ -27,8 +27,9 @@ from proxy.pipeline.handler import endpoint_handler
 from proxy.reload import RELOADER, Reloader
 from proxy.state import STATE, build_state
 from proxy.store.base import Store
+from proxy.store.factory import make_store
 
-__all__ = ["build_budget_guard", "create_app", "make_store"]
+__all__ = ["build_budget_guard", "create_app"]
 
 log = logging.getLogger("costproxy.app")
 
@@ -38,29 +39,6 @@ _ENDPOINTS = {
     "/v1/embeddings": "embeddings",
     "/v1/responses": "responses",
 }
-
-
-def make_store(config: StoreConfig) -> Store:
-    # Imported here so that the embedded store needs no redis client, and vice versa.
-    if config.backend == "redis":
-        from proxy.store.redis import RedisStore
-
-        return RedisStore(
-            config.redis_url,
-            key_prefix=config.key_prefix,
-            usage_log_maxlen=config.usage_log_max,
-            retention_days=config.retention_days,
-            request_index_days=config.request_index_days,
-            cluster_nodes=config.redis_cluster_nodes,
-        )
-    from proxy.store.sqlite import SQLiteStore
-
-    return SQLiteStore(config.sqlite_path, usage_log_max_rows=config.usage_log_max)
-
-
-def configured_budgets(config: Config) -> dict:
-    key_ids = {i: key_id(key) for i, key in enumerate(config.keys)}
-    return config_rules(config, key_ids)
 
 
 def build_budget_guard(

@@ -40,7 +40,8 @@ def add_budget_routes(app: web.Application, require_admin) -> None:
 
     async def get_budget(request: web.Request) -> web.Response:
         require_admin(request)
-        return _json(await scope_view(request.app[BUDGETS], _scope(request)))
+        guard = request.app[BUDGETS]
+        return _json(await scope_view(guard.store, guard.book, _scope(request)))
 
     async def put_budget(request: web.Request) -> web.Response:
         require_admin(request)
@@ -52,15 +53,17 @@ def add_budget_routes(app: web.Application, require_admin) -> None:
         except BudgetInputError as exc:
             raise BadRequestError(str(exc), code="invalid_budget") from None
         guard = request.app[BUDGETS]
-        await put_scope(guard, scope, rules)
-        return _json(await scope_view(guard, scope))
+        await put_scope(guard.store, scope, rules)
+        await guard.refresh()  # this instance applies it at once; the others within refresh_s
+        return _json(await scope_view(guard.store, guard.book, scope))
 
     async def delete_budget(request: web.Request) -> web.Response:
         require_admin(request)
         scope = _scope(request)
         guard = request.app[BUDGETS]
-        deleted = await delete_scope(guard, scope)
-        return _json({"deleted": deleted, **await scope_view(guard, scope)})
+        deleted = await delete_scope(guard.store, scope)
+        await guard.refresh()
+        return _json({"deleted": deleted, **await scope_view(guard.store, guard.book, scope)})
 
     scope = (
         Param("scope", "path", "e.g. customer/acme, key/prod, tag/feature=story.", required=True),

@@ -20,6 +20,7 @@ __all__ = [
     "Applicable",
     "BudgetBook",
     "config_rules",
+    "parse_runtime",
     "parse_scope",
     "rules_from_json",
     "rules_to_json",
@@ -102,6 +103,19 @@ def rules_to_json(rules: Rules) -> bytes:
 
 def rules_from_json(data: bytes | str) -> Rules:
     return tuple(BudgetRule.from_config(BudgetConfig.model_validate(b)) for b in orjson.loads(data))
+
+
+def parse_runtime(raw: Mapping[str, str]) -> tuple[dict[str, Rules], dict[str, str]]:
+    """Stored run-time rules by scope, and the scopes that could not be read (with why:
+    written by a newer proxy, or by hand)."""
+    runtime: dict[str, Rules] = {}
+    problems: dict[str, str] = {}
+    for scope_text, text in raw.items():
+        try:
+            runtime[scope_text] = rules_from_json(text)
+        except ValueError as exc:
+            problems[scope_text] = str(exc)
+    return runtime, problems
 
 
 @dataclass(frozen=True, slots=True)

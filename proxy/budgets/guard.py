@@ -29,12 +29,13 @@ from proxy.budgets.book import (
     Applicable,
     BudgetBook,
     Rules,
+    parse_runtime,
     parse_scope,
-    rules_from_json,
     scope_label,
 )
 from proxy.budgets.offline import Charge, OfflineLedger
 from proxy.budgets.rules import (
+    ReserveAnswer,
     output_tokens_bound,
     period_id,
     rejection,
@@ -44,7 +45,7 @@ from proxy.budgets.rules import (
 from proxy.config import BudgetingConfig
 from proxy.errors import ProxyError
 from proxy.pipeline.exchange import Exchange
-from proxy.store.base import ReserveAnswer, Store
+from proxy.store.base import Store
 
 __all__ = [
     "BUDGETS",
@@ -322,12 +323,9 @@ class BudgetGuard:
         if version == self._version:
             return
         version, raw = await self.store.budget_overrides()
-        runtime = {}
-        for scope, text in raw.items():
-            try:
-                runtime[scope] = rules_from_json(text)
-            except ValueError as exc:  # written by a newer proxy, or by hand
-                log.error("ignoring run-time budget of %s: %s", scope, exc)
+        runtime, problems = parse_runtime(raw)
+        for scope_text, problem in problems.items():
+            log.error("ignoring run-time budget of %s: %s", scope_text, problem)
         self.book = self.book.with_runtime(runtime)
         self._version = version
 

@@ -14,8 +14,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from proxy.budgets.rules import BudgetRule, CounterState, Period, first_violation, period_id
-from proxy.store.base import ReserveAnswer
+from proxy.budgets.rules import (
+    BudgetRule,
+    CounterState,
+    Period,
+    ReserveAnswer,
+    first_violation,
+    period_id,
+)
 
 __all__ = ["Charge", "OfflineLedger"]
 

@@ -20,6 +20,8 @@ __all__ = [
     "CounterState",
     "Period",
     "Rejection",
+    "ReserveAnswer",
+    "SettleAnswer",
     "first_violation",
     "format_usd_short",
     "output_tokens_bound",
@@ -241,3 +243,19 @@ def rejection(
         f"may cost up to ${format_usd_short(amount_nusd)})"
     )
     return Rejection(message, retry_after_s(rule, state, amount_nusd, now_ms), scope, rule.period)
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveAnswer:
+    """`violated`: index of the first hard budget the request would overrun (None: held).
+    `states`: every counter, after the reservation when it was made. `now_ms`: store time."""
+
+    violated: int | None
+    states: tuple[CounterState, ...]
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettleAnswer:
+    states: tuple[CounterState, ...]  # after the settle, with the last hour's burn
+    now_ms: int

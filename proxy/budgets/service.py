@@ -2,7 +2,8 @@
 
 Run-time budgets are stored per scope (replacing the config's rules of that scope whole)
 and reach every instance within `budgeting.refresh_s`; the instance that took the change
-applies it at once.
+applies it at once. Everything here works on a store and a `BudgetBook`, so the CLI needs
+neither a running proxy nor a `BudgetGuard`.
 """
 
 from __future__ import annotations
@@ -11,16 +12,27 @@ from collections.abc import Mapping
 
 from pydantic import TypeAdapter, ValidationError
 
-from proxy.budgets.book import BudgetBook, Rules, parse_scope, rules_to_json, scope
-from proxy.budgets.guard import BudgetGuard
+from proxy.access.auth import key_id
+from proxy.budgets.book import (
+    BudgetBook,
+    Rules,
+    config_rules,
+    parse_runtime,
+    parse_scope,
+    rules_to_json,
+    scope,
+)
 from proxy.budgets.rules import BudgetRule, format_usd_short, iso_utc, period_reset_ms
-from proxy.config import Budgets
+from proxy.config import Budgets, Config
+from proxy.store.base import Store
 
 __all__ = [
     "BudgetInputError",
     "body_rules",
+    "configured_budgets",
     "delete_scope",
     "list_view",
+    "load_book",
     "merge_rules",
     "normalize_scope",
     "parse_rules",
@@ -34,6 +46,18 @@ _RULES = TypeAdapter(Budgets)
 
 class BudgetInputError(ValueError):
     """Bad budget input; the message says what and where."""
+
+
+def configured_budgets(config: Config) -> dict[str, Rules]:
+    """The config's budgets by scope (keys named by their key id)."""
+    return config_rules(config, {i: key_id(key) for i, key in enumerate(config.keys)})
+
+
+async def load_book(store: Store, config: Config) -> BudgetBook:
+    """The budgets in force: the config's, with the store's run-time rules over them."""
+    _, raw = await store.budget_overrides()
+    runtime, _problems = parse_runtime(raw)  # the proxy logs these; the CLI shows the rest
+    return BudgetBook(configured_budgets(config), runtime)
 
 
 def normalize_scope(text: str) -> str:
@@ -91,13 +115,13 @@ def list_view(book: BudgetBook) -> dict:
     }
 
 
-async def scope_view(guard: BudgetGuard, scope_text: str) -> dict:
+async def scope_view(store: Store, book: BudgetBook, scope_text: str) -> dict:
     """The scope's rules with where each stands now: spent, reserved, remaining, reset."""
-    rules = rules_of(guard.book, scope_text)
+    rules = rules_of(book, scope_text)
     # "end_users/<c>" is a template: it has no counter of its own.
     counted = not scope_text.startswith("end_users/")
     states = (
-        await guard.store.budget_states([(scope_text, r.period) for r in rules])
+        await store.budget_states([(scope_text, r.period) for r in rules])
         if counted and rules
         else []
     )
@@ -117,18 +141,15 @@ async def scope_view(guard: BudgetGuard, scope_text: str) -> dict:
                 "resets_at": None if reset is None else iso_utc(reset),
             }
         budgets.append(item)
-    return {"scope": scope_text, "source": guard.book.source(scope_text), "budgets": budgets}
+    return {"scope": scope_text, "source": book.source(scope_text), "budgets": budgets}
 
 
-async def put_scope(guard: BudgetGuard, scope_text: str, rules: Rules) -> None:
-    await guard.store.put_budget_override(scope_text, rules_to_json(rules).decode())
-    await guard.refresh()
+async def put_scope(store: Store, scope_text: str, rules: Rules) -> None:
+    await store.put_budget_override(scope_text, rules_to_json(rules).decode())
 
 
-async def delete_scope(guard: BudgetGuard, scope_text: str) -> bool:
-    deleted = await guard.store.delete_budget_override(scope_text)
-    await guard.refresh()
-    return deleted
+async def delete_scope(store: Store, scope_text: str) -> bool:
+    return await store.delete_budget_override(scope_text)
 
 
 def body_rules(body: object) -> Rules:

@@ -85,7 +85,7 @@ def _load(path: str) -> Config:
 
 
 async def _with_store(config: Config, fn: Callable[[Store], Awaitable[Any]]) -> Any:
-    from proxy.app import make_store  # the app module pulls in aiohttp's server side
+    from proxy.store.factory import make_store
 
     store = make_store(config.store)
     await store.open()

@@ -10,6 +10,7 @@ from proxy.budgets.service import (
     BudgetInputError,
     delete_scope,
     list_view,
+    load_book,
     merge_rules,
     normalize_scope,
     parse_rules,
@@ -18,6 +19,7 @@ from proxy.budgets.service import (
     scope_view,
 )
 from proxy.config import Config
+from proxy.store.factory import make_store
 
 __all__ = ["run_budgets"]
 
@@ -54,24 +56,22 @@ def _table(rows: list[dict]) -> str:
 
 
 async def _run(args: argparse.Namespace, config: Config) -> str:
-    from proxy.app import build_budget_guard, make_store
-
     store = make_store(config.store)
     await store.open()
     try:
-        guard = build_budget_guard(config, store)
-        await guard.refresh()
+        book = await load_book(store, config)
         if args.budgets_command == "set":
             scope = normalize_scope(args.scope)
-            rules = merge_rules(rules_of(guard.book, scope), parse_rules(_changes(args)))
-            await put_scope(guard, scope, rules)
-            return _table(_rows([await scope_view(guard, scope)]))
+            rules = merge_rules(rules_of(book, scope), parse_rules(_changes(args)))
+            await put_scope(store, scope, rules)
+            book = await load_book(store, config)
+            return _table(_rows([await scope_view(store, book, scope)]))
         if args.budgets_command == "delete":
             scope = normalize_scope(args.scope)
-            deleted = await delete_scope(guard, scope)
+            deleted = await delete_scope(store, scope)
             return f"{scope}: run-time budgets {'deleted' if deleted else 'not found'}"
         views = [
-            await scope_view(guard, item["scope"]) for item in list_view(guard.book)["budgets"]
+            await scope_view(store, book, item["scope"]) for item in list_view(book)["budgets"]
         ]
         return _table(_rows(views)) if views else "no budgets"
     finally:

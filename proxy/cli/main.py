@@ -206,8 +206,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
     from proxy.admin.core import query_spend
-    from proxy.app import make_store
     from proxy.state import build_state
+    from proxy.store.factory import make_store
 
     params = {
         k: v

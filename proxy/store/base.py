@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import Limiter
 from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
-from proxy.budgets.rules import BudgetRule, CounterState, Period
+from proxy.budgets.rules import BudgetRule, CounterState, Period, ReserveAnswer, SettleAnswer
 
-__all__ = ["ReserveAnswer", "SettleAnswer", "Store"]
-
-
-@dataclass(frozen=True, slots=True)
-class ReserveAnswer:
-    """`violated`: index of the first hard budget the request would overrun (None: held).
-    `states`: every counter, after the reservation when it was made. `now_ms`: store time."""
-
-    violated: int | None
-    states: tuple[CounterState, ...]
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class SettleAnswer:
-    states: tuple[CounterState, ...]  # after the settle, with the last hour's burn
-    now_ms: int
+__all__ = ["Store"]
 
 
 class Store(Protocol):

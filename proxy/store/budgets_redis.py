@@ -23,8 +23,14 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from proxy.budgets.rules import BudgetRule, CounterState, Period, period_id
-from proxy.store.base import ReserveAnswer, SettleAnswer
+from proxy.budgets.rules import (
+    BudgetRule,
+    CounterState,
+    Period,
+    ReserveAnswer,
+    SettleAnswer,
+    period_id,
+)
 from proxy.store.redis_layout import escape
 
 __all__ = ["RedisBudgets", "budget_key"]

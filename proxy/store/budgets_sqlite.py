@@ -11,8 +11,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from proxy.budgets.rules import BudgetRule, CounterState, Period, first_violation, period_id
-from proxy.store.base import ReserveAnswer, SettleAnswer
+from proxy.budgets.rules import (
+    BudgetRule,
+    CounterState,
+    Period,
+    ReserveAnswer,
+    SettleAnswer,
+    first_violation,
+    period_id,
+)
 
 __all__ = ["BUDGET_SCHEMA", "SQLiteBudgets"]
 

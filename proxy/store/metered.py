@@ -8,9 +8,9 @@ from datetime import date
 from typing import TypeVar
 
 from proxy.accounting.records import AggregateRow, Breakdown, UsageRecord, WhatIfRow
-from proxy.budgets.rules import BudgetRule, CounterState, Period
+from proxy.budgets.rules import BudgetRule, CounterState, Period, ReserveAnswer, SettleAnswer
 from proxy.observability.metrics import ProxyMetrics
-from proxy.store.base import ReserveAnswer, SettleAnswer, Store
+from proxy.store.base import Store
 
 __all__ = ["MeteredStore"]
 

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from proxy.accounting.records import UsageRecord
-from proxy.app import make_store
 from proxy.config import parse_config
+from proxy.store.factory import make_store
 from tests.support.procs import REPO, ServerProcess, free_port, start_proxy
 from tests.support.stack import ADMIN_TOKEN, ENV, Stack, base_config
 
