@@ -8,12 +8,11 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 
-import orjson
 from aiohttp import web
 
 from proxy.access.admission import AUTH, add_access
 from proxy.admin.api import add_admin_api
-from proxy.admin.core import add_admin_routes
+from proxy.admin.routes import json_response
 from proxy.budgets.alert_delivery import AlertDispatcher
 from proxy.budgets.book import BudgetBook
 from proxy.budgets.guard import BUDGETS, BudgetGuard, add_remaining_header
@@ -104,13 +103,12 @@ def create_app(
             "store": "up" if recorder.store_available else "down",
             "journal_pending_records": recorder.journal_pending_records,
         }
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
+        return json_response(body)
 
     for path, endpoint in _ENDPOINTS.items():
         app.router.add_post(path, endpoint_handler(endpoint))
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/healthz", health)
-    add_admin_routes(app)
     add_admin_api(app)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(_budgets_lifecycle)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from proxy.access.keys import secret_sha256
 from proxy.config import KeyConfig
 from proxy.errors import AuthenticationError, BadRequestError
 
@@ -44,12 +44,8 @@ class Attribution:
     tags: tuple[str, ...]
 
 
-def _sha256(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def _digest(key: KeyConfig) -> str:
-    return key.key_sha256.lower() if key.key_sha256 else _sha256(key.key.get_secret_value())
+    return key.key_sha256.lower() if key.key_sha256 else secret_sha256(key.key.get_secret_value())
 
 
 def key_id(key: KeyConfig) -> str:
@@ -78,7 +74,7 @@ class KeyIndex:
         # Looking up the SHA-256 of the presented key leaks nothing usable through timing:
         # an attacker cannot steer the digest's bytes toward a stored one, so this is as
         # good as a constant-time compare, at O(1) instead of one compare per key.
-        return self._by_hash.get(_sha256(secret))
+        return self._by_hash.get(secret_sha256(secret))
 
     def __len__(self) -> int:
         return len(self._by_hash)

@@ -16,7 +16,7 @@ from proxy.access.auth import Principal
 from proxy.access.keys import Customer
 from proxy.access.ratelimit import Bucket, Decision, Limiter, RateLimitError
 from proxy.accounting.records import UsageRecord
-from proxy.budgets.rules import stated_max_output
+from proxy.budgets.rules import choices_of, stated_max_output
 from proxy.config import CustomerConfig
 
 __all__ = ["RateLimits", "Reservation", "estimate_tokens"]
@@ -29,9 +29,7 @@ def estimate_tokens(body_bytes: int, payload: Mapping[str, object], default_outp
     request may generate. Settle replaces it with the real count."""
     stated = stated_max_output(payload)
     output = default_output if stated is None else stated
-    n = payload.get("n")
-    choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
-    return -(-body_bytes // 4) + output * choices
+    return -(-body_bytes // 4) + output * choices_of(payload)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ __all__ = [
     "PriceTable",
     "cost_nusd",
     "format_usd",
+    "format_usd_short",
     "load_bundled_prices",
     "parse_usd",
 ]
@@ -85,11 +86,20 @@ def cost_nusd(usage: Usage, price: Price) -> int:
     return _round_half_even(fusd, _FUSD_PER_NUSD)
 
 
-def format_usd(nusd: int) -> str:
-    """Integer nano-dollars → decimal string with exactly 9 decimals ("1.234567891")."""
+def format_usd(nusd: int, *, short: bool = False) -> str:
+    """Integer nano-dollars → decimal string with exactly 9 decimals ("1.234567891"), the
+    form of every cost field; `short`: at least 2 decimals, more only when they are not
+    zero ("500.00", "0.000006"), the form of budget limits and of messages for people."""
     sign = "-" if nusd < 0 else ""
     whole, frac = divmod(abs(nusd), NUSD_PER_USD)
-    return f"{sign}{whole}.{frac:09d}"
+    digits = f"{frac:09d}"
+    if short:
+        digits = digits.rstrip("0").ljust(2, "0")
+    return f"{sign}{whole}.{digits}"
+
+
+def format_usd_short(nusd: int) -> str:
+    return format_usd(nusd, short=True)
 
 
 def parse_usd(text: str | int | Decimal) -> int:

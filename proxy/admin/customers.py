@@ -6,36 +6,32 @@ from aiohttp import web
 
 from proxy.access import service as access_service
 from proxy.access.admission import changed
-from proxy.admin.core import json_response, require_admin
 from proxy.admin.errors import error_docs
 from proxy.admin.models import CustomerList, CustomerOut, CustomerPut
-from proxy.admin.routes import AdminRoute, Doc, Param, parse_body
+from proxy.admin.routes import AdminRoute, Doc, Param, json_response, parse_body
+from proxy.state import ProxyState
 
 __all__ = ["customer_routes"]
 
 
-async def put_customer(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def put_customer(request: web.Request, state: ProxyState) -> web.Response:
     body = await parse_body(request, CustomerPut)
     answer = await access_service.put_customer(state.store, request.match_info["customer_id"], body)
     await changed(request.app)
     return json_response(answer)
 
 
-async def get_customer(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def get_customer(request: web.Request, state: ProxyState) -> web.Response:
     customer_id = request.match_info["customer_id"]
     return json_response(await access_service.get_customer(state.store, customer_id))
 
 
-async def list_customers(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def list_customers(request: web.Request, state: ProxyState) -> web.Response:
     await state.recorder.drain()  # this instance's own spend is included
     return json_response(await access_service.list_customers(state.store))
 
 
-async def delete_customer(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def delete_customer(request: web.Request, state: ProxyState) -> web.Response:
     await access_service.delete_customer(state.store, request.match_info["customer_id"])
     await changed(request.app)
     return web.Response(status=204)

@@ -6,42 +6,37 @@ from aiohttp import web
 
 from proxy.access import service as access_service
 from proxy.access.admission import changed
-from proxy.admin.core import json_response, require_admin
 from proxy.admin.errors import error_docs
 from proxy.admin.models import KeyCreate, KeyCreated, KeyList, KeyOut, KeyRotate, KeyRotated
-from proxy.admin.routes import AdminRoute, Doc, Param, parse_body
+from proxy.admin.routes import AdminRoute, Doc, Param, json_response, parse_body
+from proxy.state import ProxyState
 
 __all__ = ["key_routes"]
 
 
-async def create_key(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def create_key(request: web.Request, state: ProxyState) -> web.Response:
     body = await parse_body(request, KeyCreate)
     created = await access_service.create_key(state.store, body)
     await changed(request.app)  # a key refused a moment ago may now be cached as unknown
     return json_response(created, status=201)
 
 
-async def list_keys(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def list_keys(request: web.Request, state: ProxyState) -> web.Response:
     customer = request.query.get("customer") or None
     return json_response(await access_service.list_keys(state.store, customer))
 
 
-async def get_key(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def get_key(request: web.Request, state: ProxyState) -> web.Response:
     return json_response(await access_service.get_key(state.store, request.match_info["key_id"]))
 
 
-async def revoke_key(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def revoke_key(request: web.Request, state: ProxyState) -> web.Response:
     await access_service.revoke_key(state.store, request.match_info["key_id"])
     await changed(request.app)
     return web.Response(status=204)
 
 
-async def rotate_key(request: web.Request) -> web.Response:
-    state = require_admin(request)
+async def rotate_key(request: web.Request, state: ProxyState) -> web.Response:
     body = await parse_body(request, KeyRotate, required=False)
     rotated = await access_service.rotate_key(state.store, request.match_info["key_id"], body)
     await changed(request.app)

@@ -11,6 +11,7 @@ from proxy.access.auth import valid_label
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import MAX_LIMIT
 from proxy.admin.routes import Body
+from proxy.utc import iso_utc
 
 __all__ = [
     "CustomerList",
@@ -31,9 +32,7 @@ Label = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 def iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return None if ms is None else iso_utc(ms)
 
 
 def _check_label(value: str | None) -> str | None:

@@ -10,9 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from proxy import __version__
-from proxy.admin.core import json_response, require_admin
 from proxy.admin.errors import error_docs
-from proxy.admin.routes import ADMIN_ROUTES, AdminRoute, Doc
+from proxy.admin.routes import ADMIN_ROUTES, AdminRoute, Doc, json_response
+from proxy.state import ProxyState
 
 __all__ = ["build_openapi", "openapi_path", "openapi_routes"]
 
@@ -102,8 +102,7 @@ def build_openapi(routes: Iterable[AdminRoute]) -> dict[str, Any]:
     }
 
 
-async def get_openapi(request: web.Request) -> web.Response:
-    require_admin(request)
+async def get_openapi(request: web.Request, state: ProxyState) -> web.Response:
     return json_response(build_openapi(request.app[ADMIN_ROUTES]))
 
 

@@ -2,7 +2,8 @@
 document needs to know about them, and `add_admin_route_table` registers both at once.
 
 The table lives on the app (ADMIN_ROUTES), so the document and the router can never
-disagree, and a new admin module joins by calling `add_admin_route_table` at build time.
+disagree. One convention for every handler: `async (request, state) -> response`, called
+only after the admin token was checked here, once, for every route of the table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from proxy.errors import BadRequestError
+from proxy.access.auth import bearer_matches
+from proxy.errors import AuthenticationError, BadRequestError
+from proxy.state import STATE, ProxyState
 
 __all__ = [
     "ADMIN_ROUTES",
@@ -24,10 +27,11 @@ __all__ = [
     "Doc",
     "Param",
     "add_admin_route_table",
+    "json_response",
     "parse_body",
 ]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request, ProxyState], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -71,13 +75,39 @@ class AdminRoute:
 ADMIN_ROUTES = web.AppKey("costproxy_admin_routes", list[AdminRoute])
 
 
+def _admin_state(request: web.Request) -> ProxyState:
+    """The proxy's state, for a request that carries the admin token (401 otherwise)."""
+    state = request.app[STATE]
+    token = state.config.admin.token
+    if token is None:
+        raise AuthenticationError(
+            "The admin API is disabled: set admin.token in the config.", code="admin_disabled"
+        )
+    if not bearer_matches(request.headers, token.get_secret_value()):
+        raise AuthenticationError("Invalid or missing admin token.", code="invalid_admin_token")
+    return state
+
+
+def _authenticated(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        return await handler(request, _admin_state(request))
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
 def add_admin_route_table(app: web.Application, routes: Iterable[AdminRoute]) -> None:
     table = app.get(ADMIN_ROUTES)
     if table is None:
         table = app[ADMIN_ROUTES] = []
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        app.router.add_route(route.method, route.path, _authenticated(route.handler))
         table.append(route)
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    """The one way the admin API (and /healthz) answers JSON."""
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
 async def parse_body(request: web.Request, model: type[M], *, required: bool = True) -> M:

@@ -6,18 +6,17 @@ from aiohttp import web
 
 from proxy.accounting.export import FORMATS, ExportQuery, export_chunks
 from proxy.accounting.spend import SpendQueryError
-from proxy.admin.core import require_admin
 from proxy.admin.errors import error_docs
 from proxy.admin.routes import AdminRoute, Doc, Param
 from proxy.errors import BadRequestError
+from proxy.state import ProxyState
 
 __all__ = ["usage_routes"]
 
 _MEDIA_TYPES = tuple(media.partition(";")[0] for media in FORMATS.values())
 
 
-async def export_usage(request: web.Request) -> web.StreamResponse:
-    state = require_admin(request)
+async def export_usage(request: web.Request, state: ProxyState) -> web.StreamResponse:
     try:
         query = ExportQuery.parse(request.query)
     except SpendQueryError as exc:

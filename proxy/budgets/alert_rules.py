@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.budgets.rules import BudgetRule, CounterState, format_usd_short, iso_utc, period_reset_ms
+from proxy.accounting.pricing import format_usd_short
+from proxy.budgets.rules import BudgetRule, CounterState, period_reset_ms
+from proxy.utc import iso_utc
 
 __all__ = ["Alert", "due_alerts", "forecast_exhausts", "threshold_reached"]
 

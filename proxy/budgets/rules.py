@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Literal
 
-from proxy.accounting.pricing import NUSD_PER_USD, Price, parse_usd
+from proxy.accounting.pricing import Price, format_usd_short, parse_usd
 from proxy.config import BudgetConfig
+from proxy.utc import iso_utc
 
 __all__ = [
     "PERIODS",
@@ -22,8 +23,8 @@ __all__ = [
     "Rejection",
     "ReserveAnswer",
     "SettleAnswer",
+    "choices_of",
     "first_violation",
-    "format_usd_short",
     "output_tokens_bound",
     "period_id",
     "period_reset_ms",
@@ -119,10 +120,6 @@ def period_max_s(period: Period) -> int | None:
     return {"daily": 86_400, "weekly": 7 * 86_400, "monthly": 31 * 86_400}.get(period)
 
 
-def iso_utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 # Reservations --------------------------------------------------------------------------
 
 
@@ -136,9 +133,13 @@ def output_tokens_bound(
         return 0
     stated = stated_max_output(payload)
     per_choice = stated if stated is not None else (route_max or default_max)
+    return per_choice * choices_of(payload)
+
+
+def choices_of(payload: Mapping[str, object]) -> int:
+    """How many completions the request asks for (`n`; 1 when absent or not a count)."""
     n = payload.get("n")
-    choices = n if _count(n) and n > 1 else 1
-    return per_choice * choices
+    return n if _count(n) and n > 1 else 1
 
 
 def stated_max_output(payload: Mapping[str, object]) -> int | None:
@@ -202,14 +203,6 @@ def retry_after_s(rule: BudgetRule, state: CounterState, amount_nusd: int, now_m
 
 
 # Rejection messages --------------------------------------------------------------------
-
-
-def format_usd_short(nusd: int) -> str:
-    """$ amounts for people: at least 2 decimals, more only when they are not zero."""
-    sign = "-" if nusd < 0 else ""
-    whole, frac = divmod(abs(nusd), NUSD_PER_USD)
-    digits = f"{frac:09d}".rstrip("0")
-    return f"{sign}{whole}.{digits.ljust(2, '0')}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pydantic import TypeAdapter, ValidationError
 
 from proxy.access.auth import key_id
+from proxy.accounting.pricing import format_usd_short
 from proxy.budgets.book import (
     BudgetBook,
     Rules,
@@ -22,9 +23,10 @@ from proxy.budgets.book import (
     rules_to_json,
     scope,
 )
-from proxy.budgets.rules import BudgetRule, format_usd_short, iso_utc, period_reset_ms
+from proxy.budgets.rules import BudgetRule, period_reset_ms
 from proxy.config import Budgets, Config
 from proxy.store.base import Store
+from proxy.utc import iso_utc
 
 __all__ = [
     "BudgetInputError",

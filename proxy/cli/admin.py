@@ -28,6 +28,7 @@ from proxy.admin.models import CustomerPut, KeyCreate, KeyRotate
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError, ProxyError
 from proxy.store.base import Store
+from proxy.store.factory import make_store
 
 __all__ = ["add_admin_commands"]
 
@@ -85,7 +86,7 @@ def _load(path: str) -> Config:
 
 
 async def _with_store(config: Config, fn: Callable[[Store], Awaitable[Any]]) -> Any:
-    from proxy.store.factory import make_store
+
 
     store = make_store(config.store)
     await store.open()

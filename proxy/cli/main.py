@@ -205,8 +205,7 @@ def _csv(answer: dict) -> str:
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
-    from proxy.admin.core import query_spend
-    from proxy.state import build_state
+    from proxy.accounting.reports import query_spend
     from proxy.store.factory import make_store
 
     params = {
@@ -229,12 +228,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = _load(args.config)
 
     async def run() -> dict:
-        state = build_state(config, make_store(config.store))
-        await state.store.open()
+        store = make_store(config.store)
+        await store.open()
         try:
-            return await query_spend(state, query)
+            return await query_spend(store, query)
         finally:
-            await state.store.close()
+            await store.close()
 
     answer = asyncio.run(run())
     fmt = "json" if args.json else args.format

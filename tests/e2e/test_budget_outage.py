@@ -17,8 +17,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.accounting.pricing import format_usd
-from proxy.budgets.rules import format_usd_short
+from proxy.accounting.pricing import format_usd, format_usd_short
 from tests.support.budget_stack import (
     headers,
     metered_body,
