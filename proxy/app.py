@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 
-from proxy.access.admission import AUTH, add_access
+from proxy.access.admission import AUTH, LIMITS, add_access
 from proxy.admin.api import add_admin_api
 from proxy.admin.routes import json_response
 from proxy.budgets.alert_delivery import AlertDispatcher
@@ -43,20 +43,40 @@ _ENDPOINTS = {
 def build_budget_guard(
     config: Config, store: Store, store_up: Callable[[], bool] = lambda: True
 ) -> BudgetGuard:
-    alerts = config.alerts
-    webhooks = WebhookSender(
-        alerts.webhooks,
-        attempts=alerts.retry_attempts,
-        base_s=alerts.retry_base_s,
-        redeliver_s=alerts.redeliver_s,
-    )
     return BudgetGuard(
         store,
         BudgetBook(configured_budgets(config), {}),
         config.budgeting,
-        AlertDispatcher(store, webhooks, forecast=alerts.forecast),
+        AlertDispatcher(
+            store, WebhookSender.from_config(config.alerts), forecast=config.alerts.forecast
+        ),
         store_up,
     )
+
+
+def _reload_hooks(app: web.Application, reloader: Reloader) -> None:
+    """How the parts built at start-up take a reloaded config (see reload.SECTIONS)."""
+    state, guard, limits = app[STATE], app[BUDGETS], app[LIMITS]
+
+    def budgets(config: Config) -> None:
+        guard.use_configured(configured_budgets(config))
+        guard.settings = config.budgeting
+
+    def alerts(config: Config) -> None:
+        guard.alerts.forecast = config.alerts.forecast
+        guard.alerts.webhooks.configure(config.alerts)
+
+    def request_log(config: Config) -> None:
+        state.request_log.enabled = config.request_log.enabled
+
+    reloader.add_hook("breakers", lambda c: state.health.adopt(state.routes.values(), c.breaker))
+    reloader.add_hook("budgets", budgets)
+    reloader.add_hook("alerts", alerts)
+    reloader.add_hook("rate_limits", lambda c: limits.use_config(c.customers))
+    reloader.add_hook("request_log", request_log)
+    missing = reloader.missing_hooks()
+    if missing:  # a section would silently keep its start-up value: a bug, not a config error
+        raise RuntimeError(f"reload hooks not registered: {', '.join(missing)}")
 
 
 def create_app(
@@ -86,8 +106,6 @@ def create_app(
     )
     app[BUDGETS] = guard = build_budget_guard(config, state.store, lambda: recorder.store_available)
     state.metrics.watch_budgets(guard.snapshot)
-    if config_path is not None:
-        app[RELOADER].on_reload.append(lambda new: guard.use_configured(configured_budgets(new)))
     app.on_response_prepare.append(add_remaining_header)
 
     async def list_models(request: web.Request) -> web.Response:
@@ -115,6 +133,8 @@ def create_app(
     if config_path is not None:
         app.cleanup_ctx.append(_reloading)
     add_access(app)  # after _lifecycle: it needs the store open
+    if config_path is not None:
+        _reload_hooks(app, app[RELOADER])
     add_metrics_endpoint(app)
     app.cleanup_ctx.append(flushing_request_log)
     return app

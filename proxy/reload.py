@@ -3,6 +3,11 @@
 The new file is validated completely (parsed, every reference and price resolved) before
 it replaces the running config; an invalid one is rejected with the reason, and the old
 config keeps serving. See `runtime` for how requests in flight and pools are kept.
+
+`SECTIONS` says, for every section of the config, how a change to it takes effect:
+through the snapshot (read at use time), through named hooks that the parts built at
+start-up register, or only on restart (a reload that changes it is refused, naming it).
+A test holds it to `Config`'s fields, so no section can be forgotten.
 """
 
 from __future__ import annotations
@@ -21,16 +26,72 @@ from proxy.config import Config, load_config_text
 from proxy.errors import ConfigError
 from proxy.state import ProxyState, Snapshot, build_snapshot
 
-__all__ = ["RELOADER", "Reloader", "describe_changes", "restart_only_changes"]
+__all__ = [
+    "RELOADER",
+    "RESTART_ONLY",
+    "SECTIONS",
+    "Reloader",
+    "changed_sections",
+    "describe_changes",
+    "restart_only_changes",
+]
 
 log = logging.getLogger("costproxy.reload")
 
-# Sections a running process cannot take over: the listening socket and the store.
-_RESTART_ONLY = ("server", "store")
+Hook = Callable[[Config], None]
+
+# Section (a field of Config, by its YAML name) -> the hooks that apply it, besides the
+# snapshot swap. () means the snapshot alone: whatever reads it reads it per use.
+SECTIONS: Mapping[str, tuple[str, ...]] = {
+    "server": (),  # restart only (below)
+    "store": (),  # restart only
+    "admin": (),  # the token is read per request; host and port: restart only
+    "metrics": (),  # the token is read per scrape; the rest: restart only
+    "request_log": ("request_log",),
+    # Target figures and breakers follow the targets that remain (see routing.target_health);
+    # unchanged providers keep their connection pools (see runtime).
+    "providers": ("breakers",),
+    "models": ("breakers",),
+    "prices": ("breakers",),
+    "keys": ("budgets",),  # key budgets are budgets
+    "breaker": ("breakers",),
+    "reload": (),  # the watcher reads it each round
+    "what_if": (),
+    "customers": ("rate_limits", "budgets"),
+    "tags": ("budgets",),
+    "global": ("budgets",),
+    "budgeting": ("budgets",),
+    "alerts": ("alerts",),
+}
+# What a running process cannot take over: listening sockets, the store, and the label
+# set of customer metrics (series already exported would change meaning).
+RESTART_ONLY: tuple[str, ...] = (
+    "server",
+    "store",
+    "admin.host",
+    "admin.port",
+    "metrics.port",
+    "metrics.customer_label",
+    "metrics.max_customers",
+    "metrics.customers",
+)
+
+
+def _value(config: Config, path: str) -> object:
+    section, _, field = path.partition(".")
+    value = getattr(config, _ATTRS[section])
+    return getattr(value, field) if field else value
+
+
+_ATTRS = {(f.alias or name): name for name, f in Config.model_fields.items()}
 
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:
-    return [name for name in _RESTART_ONLY if getattr(old, name) != getattr(new, name)]
+    return [path for path in RESTART_ONLY if _value(old, path) != _value(new, path)]
+
+
+def changed_sections(old: Config, new: Config) -> list[str]:
+    return [name for name in SECTIONS if _value(old, name) != _value(new, name)]
 
 
 def _diff(old: Mapping[str, object], new: Mapping[str, object]) -> dict[str, list[str]]:
@@ -89,9 +150,18 @@ class Reloader:
         read = _read(self.path)
         self._seen = read[1] if read else None  # the content last loaded or rejected
         self._tasks: set[asyncio.Task[None]] = set()
-        # Parts of the app built from the config outside the snapshot (e.g. configured
-        # budgets) follow a successful reload through these.
-        self.on_reload: list[Callable[[Config], None]] = []
+        # The hooks of SECTIONS, registered by the parts of the app built at start-up.
+        self.hooks: dict[str, Hook] = {}
+
+    def add_hook(self, name: str, hook: Hook) -> None:
+        if not any(name in hooks for hooks in SECTIONS.values()):
+            raise ValueError(f"no config section is applied by a hook named {name!r}")
+        self.hooks[name] = hook
+
+    def missing_hooks(self) -> list[str]:
+        """Hooks SECTIONS names that nothing registered (the app checks at start-up)."""
+        named = {hook for hooks in SECTIONS.values() for hook in hooks}
+        return sorted(named - self.hooks.keys())
 
     async def reload(self, trigger: str) -> dict:
         """Load, validate and swap in the config file. Raises ConfigError (counted and
@@ -107,7 +177,7 @@ class Reloader:
                 restart = restart_only_changes(old.config, config)
                 if restart:
                     raise ConfigError(
-                        f"{self.path}: {' and '.join(restart)} settings changed; they take "
+                        f"{self.path}: {', '.join(restart)} changed; these settings take "
                         "effect only on restart (reload the rest by restoring them)"
                     )
                 new = build_snapshot(config, previous=old, source=str(self.path))
@@ -116,14 +186,15 @@ class Reloader:
                 self.last_error = str(exc)
                 log.error("config reload (%s) rejected, the running config stays: %s", trigger, exc)
                 raise
+            sections = changed_sections(old.config, config)
             await self.state.runtime.swap(new)
-            self.state.health.adopt(new.routes.values(), config.breaker)
-            for listener in self.on_reload:
-                listener(config)
+            hooks = {hook for section in sections for hook in SECTIONS[section]}
+            for name in sorted(hooks):
+                self.hooks[name](config)
             self.succeeded += 1
             self.last_error = None
             self.last_reload_at = time.time()
-            changes = describe_changes(old, new)
+            changes = describe_changes(old, new) | {"sections": sections}
             log.info("config reloaded (%s): %s", trigger, changes)
             return changes
 

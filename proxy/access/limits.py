@@ -41,18 +41,26 @@ class Reservation:
 
 class RateLimits:
     def __init__(self, config_customers: Mapping[str, CustomerConfig]) -> None:
+        self._config: dict[str, tuple[int | None, int | None]] = {}
+        self._stored: list[Customer] = []
+        self._customers: dict[str, tuple[int | None, int | None]] = {}
+        self._limiter: Limiter | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.use_config(config_customers)
+
+    def use_config(self, config_customers: Mapping[str, CustomerConfig]) -> None:
+        """The config's customer limits (at start, and after a reload)."""
         self._config = {
             name: (c.rpm, c.tpm) for name, c in config_customers.items() if c.rpm or c.tpm
         }
-        self._customers: dict[str, tuple[int | None, int | None]] = dict(self._config)
-        self._limiter: Limiter | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.load_customers(self._stored)
 
     def start(self, limiter: Limiter) -> None:
         self._limiter = limiter
 
     def load_customers(self, customers: list[Customer]) -> None:
         """Replace the API-set limits (a field left null falls back to the config's)."""
+        self._stored = customers
         merged = dict(self._config)
         for c in customers:
             rpm, tpm = self._config.get(c.id, (None, None))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from proxy.config import WebhookConfig
+from proxy.config import AlertsConfig, WebhookConfig
 
 __all__ = ["SIGNATURE_HEADER", "WebhookSender", "WebhookStats", "backoff_s", "sign"]
 
@@ -69,9 +69,22 @@ class WebhookSender:
         self._backlog: list[_Delivery] = []
         self._redeliver: asyncio.Task[None] | None = None
 
+    @classmethod
+    def from_config(cls, alerts: AlertsConfig) -> WebhookSender:
+        sender = cls(alerts.webhooks)
+        sender.configure(alerts)
+        return sender
+
+    def configure(self, alerts: AlertsConfig) -> None:
+        """The webhooks and retry settings of `alerts` (at start, and after a reload);
+        deliveries already under way finish with the settings they started with."""
+        self.hooks = list(alerts.webhooks)
+        self.attempts = alerts.retry_attempts
+        self.base_s = alerts.retry_base_s
+        self.redeliver_s = alerts.redeliver_s
+
     async def start(self) -> None:
-        if self.hooks and self._session is None:
-            self._session = aiohttp.ClientSession()
+        if self._redeliver is None:
             self._redeliver = asyncio.get_running_loop().create_task(self._redeliver_forever())
 
     def deliver(self, body: bytes, delivery_id: str) -> None:
@@ -105,8 +118,8 @@ class WebhookSender:
         self.stats.backlog = len(self._backlog)
 
     async def _attempt(self, delivery: _Delivery) -> bool:
-        if self._session is None:
-            return False
+        if self._session is None:  # the first delivery: none may ever be configured
+            self._session = aiohttp.ClientSession()
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(delivery.hook.secret.get_secret_value(), delivery.body),

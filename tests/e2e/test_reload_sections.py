@@ -1,0 +1,321 @@
+"""Every config section, changed in the file of a running proxy and reloaded: the proxy then
+behaves by the new value, or the reload is refused and names what needs a restart.
+
+One proxy serves the whole module; each test changes its section, checks the behaviour,
+and leaves the config as the next test expects it (most restore what they changed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from proxy.config import Config
+from proxy.reload import RESTART_ONLY, SECTIONS
+from tests.support.fleet import ADMIN, admin_get, config_path, dead_url, rewrite_config
+from tests.support.procs import ServerProcess, start_proxy
+from tests.support.reloading import Reloadable
+from tests.support.stack import ACME_KEY, ENV, GLOBEX_KEY, METRICS_TOKEN
+from tests.support.webhooks import SECRET, Receiver
+
+NEW_KEY = "sk-client-delta-SECRET-reload"
+BODY = {"model": "main", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 5}
+
+
+def initial_config(upstream_url: str, directory: Path) -> dict:
+    key = "${T_UPSTREAM_KEY}"
+    return {
+        "store": {"backend": "sqlite", "sqlite_path": str(directory / "costproxy.db")},
+        "admin": {"token": "${T_ADMIN_TOKEN}"},
+        "request_log": {"enabled": False},
+        "reload": {"watch": False, "interval_s": 0.05},
+        "providers": {
+            "a": {"base_url": upstream_url + "/v1", "api_key": key},
+            "down": {"base_url": dead_url(), "api_key": key},
+        },
+        "models": {
+            "main": {"targets": [{"provider": "a", "model": "m"}]},
+            "broken": {"targets": [{"provider": "down", "model": "m"}], "retries": 0},
+        },
+        "prices": {"a/m": {"input": "0", "output": "0"}},
+        "keys": [
+            {"key": "${T_ACME_KEY}", "customer": "acme"},
+            {"key": "${T_GLOBEX_KEY}", "customer": "globex"},
+        ],
+        # A soft budget globex crosses with its first request (alerts only: never refused).
+        "customers": {
+            "globex": {"budgets": [{"period": "daily", "limit_usd": "0.000001", "hard": False}]}
+        },
+        "alerts": {"retry_attempts": 1, "retry_base_s": 0.05},
+    }
+
+
+@pytest.fixture(scope="module")
+def running(
+    upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Reloadable]:
+    directory = tmp_path_factory.mktemp("sections")
+    config = initial_config(upstream.url, directory)
+    env = {**ENV, "T_METRICS_TOKEN": METRICS_TOKEN}
+    proxy = start_proxy(config, directory, env)
+    try:
+        yield Reloadable(proxy, config)
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def reload(running: Reloadable, http: aiohttp.ClientSession, change) -> tuple[int, dict]:
+    running.write(change)
+    return await running.post_reload(http)
+
+
+async def applied(running: Reloadable, http: aiohttp.ClientSession, change) -> dict:
+    status, answer = await reload(running, http, change)
+    assert status == 200, answer
+    return answer
+
+
+async def refused(running: Reloadable, http: aiohttp.ClientSession, change, name: str) -> None:
+    """The reload is refused naming `name`; the file is put back as it was."""
+    path = config_path(running.proxy)
+    before = path.read_text()
+    rewrite_config(running.proxy, change)
+    status, answer = await running.post_reload(http)
+    assert status == 400, answer
+    assert f"{name} changed" in answer["error"]["message"]
+    assert "only on restart" in answer["error"]["message"]
+    path.write_text(before)
+    await applied(running, http, lambda c: None)
+
+
+async def chat(
+    running: Reloadable,
+    http: aiohttp.ClientSession,
+    key: str = ACME_KEY,
+    body: dict | None = None,
+    **headers: str,
+) -> tuple[int, dict, aiohttp.typedefs.LooseHeaders]:
+    async with http.post(
+        running.proxy.url + "/v1/chat/completions",
+        json=body or BODY,
+        headers={"Authorization": f"Bearer {key}", **headers},
+    ) as resp:
+        return resp.status, await resp.json(), resp.headers
+
+
+def test_sections_are_the_config_and_restart_only_paths_exist() -> None:
+    names = {field.alias or name for name, field in Config.model_fields.items()}
+    assert set(SECTIONS) == names
+    for path in RESTART_ONLY:
+        section, _, field = path.partition(".")
+        assert section in names
+        if field:
+            model = Config.model_fields[section].annotation
+            assert field in model.model_fields, path
+
+
+async def test_server_needs_a_restart(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    await refused(running, http, lambda c: c["server"].update(max_body_bytes=1024), "server")
+
+
+async def test_store_needs_a_restart(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    await refused(running, http, lambda c: c["store"].update(usage_log_max=10), "store")
+
+
+async def test_admin_token_changes_and_its_port_needs_a_restart(
+    running: Reloadable, http: aiohttp.ClientSession
+) -> None:
+    new = "admin-token-after-reload-0123"
+    await applied(running, http, lambda c: c["admin"].update(token=new))
+    url = running.proxy.url + "/admin/v1/providers"
+    async with http.get(url, headers=ADMIN) as resp:
+        assert resp.status == 401
+    async with http.get(url, headers={"Authorization": f"Bearer {new}"}) as resp:
+        assert resp.status == 200
+    running.config["admin"]["token"] = "${T_ADMIN_TOKEN}"
+    running.write(lambda c: None)
+    async with http.post(
+        running.proxy.url + "/admin/v1/reload", headers={"Authorization": f"Bearer {new}"}
+    ) as resp:
+        assert resp.status == 200
+    await refused(running, http, lambda c: c["admin"].update(port=1), "admin.port")
+
+
+async def test_metrics_token_changes_and_customer_labels_need_a_restart(
+    running: Reloadable, http: aiohttp.ClientSession
+) -> None:
+    url = running.proxy.url + "/metrics"
+    async with http.get(url) as resp:
+        assert resp.status == 200
+    await applied(running, http, lambda c: c.update(metrics={"token": "${T_METRICS_TOKEN}"}))
+    async with http.get(url) as resp:
+        assert resp.status == 401
+    async with http.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as resp:
+        assert resp.status == 200
+    await refused(
+        running,
+        http,
+        lambda c: c["metrics"].update(customer_label="none"),
+        "metrics.customer_label",
+    )
+    await applied(running, http, lambda c: c.pop("metrics"))
+
+
+async def test_request_log_follows_the_setting(
+    running: Reloadable, http: aiohttp.ClientSession
+) -> None:
+    _, _, quiet = await chat(running, http)
+    await applied(running, http, lambda c: c["request_log"].update(enabled=True))
+    _, _, logged = await chat(running, http)
+    await asyncio.sleep(0.3)  # the log is written every 0.1 s
+    logs = running.proxy.logs()
+    assert logged["x-request-id"] in logs
+    assert quiet["x-request-id"] not in logs
+
+
+async def test_providers(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    good = running.config["providers"]["a"]["base_url"]
+    await applied(running, http, lambda c: c["providers"]["a"].update(base_url=dead_url()))
+    status, answer, _ = await chat(running, http)
+    assert status == 502, answer
+    await applied(running, http, lambda c: c["providers"]["a"].update(base_url=good))
+    assert (await chat(running, http))[0] == 200
+
+
+async def test_models(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    body = {**BODY, "model": "extra"}
+    assert (await chat(running, http, body=body))[0] == 404
+    await applied(
+        running,
+        http,
+        lambda c: c["models"].update(extra={"targets": [{"provider": "a", "model": "m"}]}),
+    )
+    status, _, headers = await chat(running, http, body=body)
+    assert status == 200 and headers["x-costproxy-upstream-model"] == "m"
+
+
+async def test_prices(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    assert (await chat(running, http))[2]["x-costproxy-cost-usd"] == "0.000000000"
+    await applied(
+        running, http, lambda c: c["prices"].update({"a/m": {"input": "1000", "output": "0"}})
+    )
+    _, answer, headers = await chat(running, http)
+    prompt = answer["usage"]["prompt_tokens"]
+    assert (
+        headers["x-costproxy-cost-usd"]
+        == f"{prompt * 1000 // 10**6}.{prompt * 1000 % 10**6:06d}000"
+    )
+    await applied(
+        running, http, lambda c: c["prices"].update({"a/m": {"input": "0", "output": "0"}})
+    )
+
+
+async def test_keys(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    assert (await chat(running, http, key=NEW_KEY))[0] == 401
+    await applied(running, http, lambda c: c["keys"].append({"key": NEW_KEY, "customer": "delta"}))
+    assert (await chat(running, http, key=NEW_KEY))[0] == 200
+
+
+async def test_breaker(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    async def state_after_one_failure() -> str:
+        assert (await chat(running, http, body={**BODY, "model": "broken"}))[0] == 502
+        report = await admin_get(http, running.proxy, "/admin/v1/providers")
+        down = next(p for p in report["providers"] if p["name"] == "down")
+        return down["targets"][0]["breaker"]["state"]
+
+    assert await state_after_one_failure() == "closed"  # default threshold: 5
+    await applied(
+        running, http, lambda c: c.update(breaker={"failure_threshold": 1, "cooldown_s": 60})
+    )
+    assert await state_after_one_failure() == "open"
+
+
+async def test_reload_watch(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    await applied(running, http, lambda c: c["reload"].update(watch=True))
+    before = await running.generation(http)
+    running.write(
+        lambda c: c["models"].update(watched={"targets": [{"provider": "a", "model": "m"}]})
+    )
+    for _ in range(200):  # no signal, no API call: the watcher notices the file
+        if await running.generation(http) > before:
+            break
+        await asyncio.sleep(0.02)
+    assert (await chat(running, http, body={**BODY, "model": "watched"}))[0] == 200
+    await applied(running, http, lambda c: c["reload"].update(watch=False))
+
+
+async def test_what_if(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    def add_rule(c: dict) -> None:
+        c["prices"]["rival/alt"] = {"input": "1", "output": "1"}
+        c["what_if"] = ["a/m -> rival/alt"]
+
+    await applied(running, http, add_rule)
+    _, _, headers = await chat(running, http)
+    record = await admin_get(http, running.proxy, f"/admin/v1/usage/{headers['x-request-id']}")
+    assert "rival/alt" in record["what_if"]
+
+
+async def test_customers_rate_limits(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    assert [(await chat(running, http, key=NEW_KEY))[0] for _ in range(2)] == [200, 200]
+    await applied(running, http, lambda c: c["customers"].update(delta={"rpm": 1}))
+    statuses = [(await chat(running, http, key=NEW_KEY))[0] for _ in range(2)]
+    assert statuses == [200, 429]
+
+
+async def test_tags_budgets(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    tagged = {"X-Cost-Tags": "feature=story"}
+    await applied(
+        running, http, lambda c: c["prices"].update({"a/m": {"input": "1", "output": "1"}})
+    )
+    assert (await chat(running, http, **tagged))[0] == 200
+    tiny = [{"period": "daily", "limit_usd": "0.000000001"}]
+    await applied(running, http, lambda c: c.update(tags={"feature=story": {"budgets": tiny}}))
+    status, answer, _ = await chat(running, http, **tagged)
+    assert status == 429 and answer["error"]["code"] == "budget_exceeded"
+    assert (await chat(running, http))[0] == 200  # untagged: no budget applies
+    await applied(running, http, lambda c: c.pop("tags"))
+
+
+async def test_global_budget_and_budgeting(
+    running: Reloadable, http: aiohttp.ClientSession
+) -> None:
+    # Priced output, and a global budget between the reservation of a request stating no
+    # max tokens under the default (4096 tokens: $0.004096) and under a small default.
+    def priced(c: dict) -> None:
+        c["prices"]["a/m"] = {"input": "0", "output": "1"}
+        c["global"] = {"budgets": [{"period": "daily", "limit_usd": "0.001"}]}
+
+    await applied(running, http, priced)
+    unstated = {"model": "main", "messages": [{"role": "user", "content": "hello"}]}
+    status, answer, _ = await chat(running, http, body=unstated)
+    assert status == 429 and answer["error"]["code"] == "budget_exceeded", answer
+    await applied(running, http, lambda c: c.update(budgeting={"default_max_output_tokens": 16}))
+    assert (await chat(running, http, body=unstated))[0] == 200
+
+    await applied(running, http, lambda c: c["global"].update(budgets=[]))
+
+
+async def test_alerts_webhooks(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    async with Receiver(fail_first=0) as receiver:
+        hook = {"url": receiver.url, "secret": SECRET}
+        await applied(running, http, lambda c: c["alerts"].update(webhooks=[hook]))
+        await applied(
+            running, http, lambda c: c["prices"].update({"a/m": {"input": "1", "output": "1"}})
+        )
+        assert (await chat(running, http, key=GLOBEX_KEY))[0] == 200  # crosses its soft budget
+        for _ in range(200):
+            if receiver.accepted:
+                break
+            await asyncio.sleep(0.02)
+        assert receiver.accepted, "no alert reached the webhook added by the reload"
+        assert receiver.accepted[0]["scope"] == "customer/globex"
