@@ -10,6 +10,7 @@ from typing import Literal
 
 __all__ = [
     "METRIC_FIELDS",
+    "MONEY_FIELDS",
     "AggregateRow",
     "Breakdown",
     "Totals",
@@ -25,12 +26,24 @@ Breakdown = Literal["base", "tag", "end_user"]
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts as OpenAI means them: cached ⊆ input, reasoning ⊆ output."""
+    """What a request is billed for, in OpenAI's sense of the counts: every part is
+    included in its total. `input_tokens` holds every prompt token (cache reads, cache
+    writes, audio and image tokens included); `output_tokens` every token the provider
+    bills as output (reasoning, hidden thinking, audio and image included)."""
 
     input_tokens: int = 0
-    cached_input_tokens: int = 0
+    cached_input_tokens: int = 0  # cache reads, part of input
     output_tokens: int = 0
-    reasoning_tokens: int = 0
+    reasoning_tokens: int = 0  # part of output
+    cache_write_5m_tokens: int = 0  # written to a 5-minute cache, part of input
+    cache_write_1h_tokens: int = 0  # written to a 1-hour cache, part of input
+    input_audio_tokens: int = 0  # part of input
+    input_image_tokens: int = 0  # part of input
+    output_audio_tokens: int = 0  # part of output
+    output_image_tokens: int = 0  # part of output
+    web_search_requests: int = 0  # server-side searches the provider bills per call
+    service_tier: str | None = None  # as the response names it ("default", "flex", ...)
+    provider_cost_nusd: int | None = None  # the provider's own figure, where it reports one
     source: UsageSource = "upstream"
 
 
@@ -60,6 +73,17 @@ class UsageRecord:
     attempts: int = 1
     # Alternative "ns/model" -> what the same tokens would have cost there (see whatif.py).
     what_if: dict[str, int] = field(default_factory=dict)
+    # The parts of usage beyond the four counts above (see Usage), and money beside cost.
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    output_audio_tokens: int = 0
+    output_image_tokens: int = 0
+    web_search_requests: int = 0
+    service_tier: str | None = None
+    provider_cost_nusd: int | None = None  # what the provider says it cost, where it says
+    billable_nusd: int | None = None  # what the customer is charged (billing markup)
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in _RECORD_FIELDS}
@@ -84,7 +108,16 @@ METRIC_FIELDS: tuple[str, ...] = (
     "cached_input_tokens",
     "output_tokens",
     "reasoning_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "web_search_requests",
+    "estimated_requests",
+    "billable_nusd",
 )
+# Metrics that are money (nano-dollars): written as "<name without _nusd>_usd" strings.
+MONEY_FIELDS = frozenset({"cost_nusd", "billable_nusd"})
 
 
 @dataclass(slots=True)
@@ -96,6 +129,13 @@ class Totals:
     cached_input_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    web_search_requests: int = 0
+    estimated_requests: int = 0
+    billable_nusd: int = 0
 
     @classmethod
     def of(cls, record: UsageRecord) -> Totals:
@@ -107,6 +147,13 @@ class Totals:
             cached_input_tokens=record.cached_input_tokens,
             output_tokens=record.output_tokens,
             reasoning_tokens=record.reasoning_tokens,
+            cache_write_5m_tokens=record.cache_write_5m_tokens,
+            cache_write_1h_tokens=record.cache_write_1h_tokens,
+            input_audio_tokens=record.input_audio_tokens,
+            output_audio_tokens=record.output_audio_tokens,
+            web_search_requests=record.web_search_requests,
+            estimated_requests=1 if record.usage_source == "estimated" else 0,
+            billable_nusd=record.billable_nusd or 0,
         )
 
     def add(self, other: Totals) -> None:

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from proxy.accounting.pricing import format_usd
-from proxy.accounting.records import METRIC_FIELDS, AggregateRow, Breakdown, Totals, WhatIfRow
+from proxy.accounting.records import (
+    METRIC_FIELDS,
+    MONEY_FIELDS,
+    AggregateRow,
+    Breakdown,
+    Totals,
+    WhatIfRow,
+)
 from proxy.accounting.whatif import TOKENIZER_NOTE
 
 __all__ = [
@@ -100,9 +107,13 @@ def _month_end(day: date) -> date:
 
 
 def totals_json(totals: Totals) -> dict:
-    out: dict = {"cost_usd": format_usd(totals.cost_nusd)}
-    for name in METRIC_FIELDS[1:]:
-        out[name] = getattr(totals, name)
+    out: dict = {}
+    for name in METRIC_FIELDS:
+        value = getattr(totals, name)
+        if name in MONEY_FIELDS:
+            out[name.removesuffix("_nusd") + "_usd"] = format_usd(value)
+        else:
+            out[name] = value
     return out
 
 

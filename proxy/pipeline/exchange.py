@@ -96,5 +96,14 @@ def settle(ex: Exchange) -> UsageRecord:
         else round((ex.first_byte_at - ex.started) * 1000, 3),
         attempts=ex.attempts,
         what_if=what_if_costs(usage, ex.target.what_if),
+        cache_write_5m_tokens=usage.cache_write_5m_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        input_audio_tokens=usage.input_audio_tokens,
+        input_image_tokens=usage.input_image_tokens,
+        output_audio_tokens=usage.output_audio_tokens,
+        output_image_tokens=usage.output_image_tokens,
+        web_search_requests=usage.web_search_requests,
+        service_tier=usage.service_tier,
+        provider_cost_nusd=usage.provider_cost_nusd,
     )
     return ex.record

@@ -31,6 +31,7 @@ from proxy.store.budgets_sqlite import BUDGET_SCHEMA, SQLiteBudgets
 from proxy.store.keys_sqlite import KEYS_SCHEMA, SQLiteKeysMixin
 from proxy.store.sqlite_schema import (
     ADDED_COLUMNS,
+    AGGREGATE_TABLES,
     BASE_KEYS,
     DAILY,
     INSERT_USAGE,
@@ -44,6 +45,7 @@ from proxy.store.sqlite_schema import (
     UPSERT_MONTHLY,
     UPSERT_WHAT_IF,
     WHAT_IF,
+    missing_metric_columns,
     select_daily_sql,
     select_what_if_sql,
 )
@@ -162,6 +164,10 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
             present = {row[1] for row in conn.execute("PRAGMA table_info(usage_log)")}
             for column, ddl in ADDED_COLUMNS.items():
                 if column not in present:
+                    conn.execute(ddl)
+            for table in AGGREGATE_TABLES:
+                columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                for ddl in missing_metric_columns(table, columns):
                     conn.execute(ddl)
             # A process that restarts before `usage_log_trim_every` inserts would never trim.
             self._trim(conn)

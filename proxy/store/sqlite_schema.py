@@ -11,6 +11,7 @@ from proxy.accounting.records import METRIC_FIELDS, Breakdown, UsageRecord
 
 __all__ = [
     "ADDED_COLUMNS",
+    "AGGREGATE_TABLES",
     "BASE_KEYS",
     "DAILY",
     "INSERT_USAGE",
@@ -25,6 +26,7 @@ __all__ = [
     "UPSERT_WHAT_IF",
     "WHAT_IF",
     "WHAT_IF_METRICS",
+    "missing_metric_columns",
     "select_daily_sql",
     "select_what_if_sql",
 ]
@@ -98,8 +100,46 @@ CREATE TABLE IF NOT EXISTS usage_log (
     + _aggregate_ddl(*_MONTHLY)
     + _aggregate_ddl(*WHAT_IF, WHAT_IF_METRICS)
 )
-# Columns added after the first release, for files created by an older version.
-ADDED_COLUMNS = {"what_if": "ALTER TABLE usage_log ADD COLUMN what_if TEXT NOT NULL DEFAULT '{}'"}
+# Columns added after the first release, for files created by an older version: the
+# usage log's (with their DDL), and each aggregate table's metric columns (added by
+# `missing_metric_columns`, since every aggregate table carries every metric).
+ADDED_COLUMNS = {
+    "what_if": "ALTER TABLE usage_log ADD COLUMN what_if TEXT NOT NULL DEFAULT '{}'",
+    **{
+        column: f"ALTER TABLE usage_log ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+        for column in (
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+            "input_audio_tokens",
+            "input_image_tokens",
+            "output_audio_tokens",
+            "output_image_tokens",
+            "web_search_requests",
+        )
+    },
+    **{
+        column: f"ALTER TABLE usage_log ADD COLUMN {column} {kind}"
+        for column, kind in (
+            ("service_tier", "TEXT"),
+            ("provider_cost_nusd", "INTEGER"),
+            ("billable_nusd", "INTEGER"),
+        )
+    },
+}
+AGGREGATE_TABLES: tuple[str, ...] = (
+    *(table for table, _ in DAILY.values()),
+    _MONTHLY[0],
+    WHAT_IF[0],
+)
+
+
+def missing_metric_columns(table: str, present: set[str]) -> list[str]:
+    """ALTER statements adding the metrics `table` lacks (a file of an older version)."""
+    return [
+        f"ALTER TABLE {table} ADD COLUMN {metric} INTEGER NOT NULL DEFAULT 0"
+        for metric in METRIC_FIELDS
+        if metric not in present
+    ]
 
 INSERT_USAGE = (
     f"INSERT INTO usage_log ({', '.join(RECORD_COLUMNS)})"

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from proxy.accounting.records import METRIC_FIELDS, AggregateRow, Totals, UsageRecord
+from proxy.accounting.records import METRIC_FIELDS, MONEY_FIELDS, AggregateRow, Totals, UsageRecord
 from proxy.accounting.spend import SpendQuery, SpendQueryError, summarize, totals_json
 
 # --- SpendQuery.parse -----------------------------------------------------------------------
@@ -157,6 +157,14 @@ def metrics(
         "cached_input_tokens": cached,
         "output_tokens": output,
         "reasoning_tokens": reasoning,
+        # Dimensions these rows do not use: zero, and present in every answer.
+        "cache_write_5m_tokens": 0,
+        "cache_write_1h_tokens": 0,
+        "input_audio_tokens": 0,
+        "output_audio_tokens": 0,
+        "web_search_requests": 0,
+        "estimated_requests": 0,
+        "billable_usd": "0.000000000",
     }
 
 
@@ -266,8 +274,10 @@ def test_base_groups_add_up_to_the_total(group_by: tuple[str, ...]) -> None:
     answer = summarize(with_group_by(*group_by), BASE)
     groups = answer["groups"]
     assert sum(Decimal(g["cost_usd"]) for g in groups) == Decimal(answer["total"]["cost_usd"])
-    for name in METRIC_FIELDS[1:]:
-        assert sum(g[name] for g in groups) == answer["total"][name], name
+    for name in METRIC_FIELDS:
+        key = name.removesuffix("_nusd") + "_usd" if name in MONEY_FIELDS else name
+        total = sum(Decimal(g[key]) for g in groups)
+        assert total == Decimal(answer["total"][key]), name
 
 
 @pytest.mark.parametrize(
@@ -386,6 +396,13 @@ def test_totals_json_field_order() -> None:
         ("cached_input_tokens", 1),
         ("output_tokens", 3),
         ("reasoning_tokens", 2),
+        ("cache_write_5m_tokens", 0),
+        ("cache_write_1h_tokens", 0),
+        ("input_audio_tokens", 0),
+        ("output_audio_tokens", 0),
+        ("web_search_requests", 0),
+        ("estimated_requests", 0),
+        ("billable_usd", "0.000000000"),
     ]
 
 
@@ -425,9 +442,9 @@ def test_totals_of_a_record(cost: int | None, expected: Totals) -> None:
 
 
 def test_totals_add_and_as_tuple_follow_metric_fields() -> None:
-    totals = Totals(1, 2, 3, 4, 5, 6, 7)
-    totals.add(Totals(10, 20, 30, 40, 50, 60, 70))
-    assert totals.as_tuple() == (11, 22, 33, 44, 55, 66, 77)
+    totals = Totals(*range(1, 15))
+    totals.add(Totals(*range(10, 150, 10)))
+    assert totals.as_tuple() == tuple(11 * i for i in range(1, 15))
     assert METRIC_FIELDS == (
         "cost_nusd",
         "requests",
@@ -436,6 +453,13 @@ def test_totals_add_and_as_tuple_follow_metric_fields() -> None:
         "cached_input_tokens",
         "output_tokens",
         "reasoning_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+        "input_audio_tokens",
+        "output_audio_tokens",
+        "web_search_requests",
+        "estimated_requests",
+        "billable_nusd",
     )
 
 
