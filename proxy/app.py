@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 
 from aiohttp import web
 
@@ -96,7 +97,7 @@ def create_app(
     state = build_state(config, store or make_store(config.store), source=source)
     app[STATE] = state
     if config_path is not None:
-        reloader = app[RELOADER] = Reloader(state, config_path, env)
+        reloader = app[RELOADER] = Reloader(state, Path(config_path), env)
         state.metrics.watch_reloads(
             lambda: (reloader.succeeded, reloader.failed, state.snapshot.generation)
         )

@@ -260,6 +260,11 @@ def cmd_budgets(args: argparse.Namespace) -> int:
     return run_budgets(args, _load(args.config))
 
 
+def _run_mock_upstream(args: argparse.Namespace) -> int:
+    mock_upstream.run(args)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="costproxy", description=__doc__)
     parser.add_argument("--log-level", default=os.environ.get("COSTPROXY_LOG_LEVEL", "INFO"))
@@ -322,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mock = sub.add_parser("mock-upstream", help="run the fake OpenAI-compatible upstream")
     mock_upstream.add_arguments(mock)
-    mock.set_defaults(func=lambda args: mock_upstream.run(args) or 0)
+    mock.set_defaults(func=_run_mock_upstream)
     return parser
 
 

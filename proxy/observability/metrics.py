@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
@@ -250,7 +251,7 @@ class ProxyMetrics:
         self._ratelimited = {kind: ratelimited.labels(kind) for kind in ("requests", "tokens")}
         self._store: Callable[[], tuple[bool, int, int]] | None = None
         store_up, journal_pending, lost = (
-            CallbackFamily(name, help_text, kind, (), lambda i=i: self._store_figure(i))
+            CallbackFamily(name, help_text, kind, (), partial(self._store_figure, i))
             for i, (name, kind, help_text) in enumerate(_STORE_FIGURES)
         )
         self._store_errors = CounterFamily(
@@ -328,8 +329,8 @@ class ProxyMetrics:
         for reason in errors:
             self._upstream_errors.labels(provider, reason).inc()
         for alternative, nusd in record.what_if.items():
-            key = (model, provider, alternative)
-            child = self._whatif_children.get(key) or self._whatif_child(key)
+            whatif_key = (model, provider, alternative)
+            child = self._whatif_children.get(whatif_key) or self._whatif_child(whatif_key)
             child.inc(nusd / 1e9)
 
     def rejected(

@@ -15,9 +15,10 @@ __all__ = ["Store"]
 
 
 class Store(Protocol):
-    # The exceptions by which this store says "I am unreachable or failing" (as opposed
-    # to a bug): `GuardedStore` turns them into StoreUnavailableError.
-    unavailable_errors: tuple[type[BaseException], ...]
+    @property
+    def unavailable_errors(self) -> tuple[type[BaseException], ...]:
+        """The exceptions by which this store says "I am unreachable or failing" (as
+        opposed to a bug): `GuardedStore` turns them into StoreUnavailableError."""
 
     async def open(self) -> None:
         """Connect / create schema. Called once at start-up."""

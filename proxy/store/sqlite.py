@@ -256,9 +256,14 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
         has_dim = len(keys) > len(BASE_KEYS)
         rows = []
         for values in self._connection().execute(sql, params):
+            customer_id, day, route, provider, model = values[: len(BASE_KEYS)]
             rows.append(
                 AggregateRow(
-                    *values[: len(BASE_KEYS)],
+                    customer_id,
+                    day,
+                    route,
+                    provider,
+                    model,
                     totals=Totals(*values[len(keys) :]),
                     dim=values[len(BASE_KEYS)] if has_dim else None,
                 )
@@ -281,14 +286,21 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
         params: tuple[str, ...] = (from_day, to_day)
         if customer is not None:
             params += (customer,)
-        rows = [
-            WhatIfRow(
-                *values[: len(keys)],
-                totals=Totals(*values[len(keys) : -1]),
-                what_if_nusd=values[-1],
+        rows = []
+        for values in self._connection().execute(sql, params):
+            customer_id, day, route, provider, model, alternative = values[: len(keys)]
+            rows.append(
+                WhatIfRow(
+                    customer_id,
+                    day,
+                    route,
+                    provider,
+                    model,
+                    alternative,
+                    totals=Totals(*values[len(keys) : -1]),
+                    what_if_nusd=values[-1],
+                )
             )
-            for values in self._connection().execute(sql, params)
-        ]
         rows.sort(key=what_if_sort_key)
         return rows
 
