@@ -62,6 +62,8 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "global": ("budgets",),
     "budgeting": ("budgets",),
     "alerts": ("alerts",),
+    # The scheduler reads it each round (and providers.<name>.report at each run).
+    "reconcile": (),
 }
 # What a running process cannot take over: listening sockets, the store, and the label
 # set of customer metrics (series already exported would change meaning).
