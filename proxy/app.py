@@ -76,6 +76,7 @@ def _reload_hooks(app: web.Application, reloader: Reloader) -> None:
     reloader.add_hook("alerts", alerts)
     reloader.add_hook("rate_limits", lambda c: limits.use_config(c.customers))
     reloader.add_hook("request_log", request_log)
+    reloader.add_hook("reconcile", lambda c: app[RECONCILER].wake())
     missing = reloader.missing_hooks()
     if missing:  # a section would silently keep its start-up value: a bug, not a config error
         raise RuntimeError(f"reload hooks not registered: {', '.join(missing)}")

@@ -10,6 +10,7 @@ far apart). Every instance reads the stored outcome on each check, so all of the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -65,6 +66,11 @@ class ReconcileScheduler:
         self._env = env
         self._clock = clock
         self.statuses: dict[str, ReconcileStatus] = {}  # as last read from the store
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Check now (the `reconcile` section was reloaded), not at the next round."""
+        self._wake.set()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -134,7 +140,10 @@ class ReconcileScheduler:
                     # A bug in one round must not end the schedule for good; it is logged
                     # with its traceback, and the next round tries again.
                     log.exception("reconciliation check failed")
-                await asyncio.sleep(_check_s(list(self._state.config.reconcile)))
+                pause = _check_s(list(self._state.config.reconcile))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), pause)
+                self._wake.clear()
 
     def figures(self) -> list[tuple[str, float | None, bool | None, float | None]]:
         """(provider, cost difference in USD, matched, last success in Unix seconds) of

@@ -56,6 +56,7 @@ class Billed:
     project_id: str = "proj_proxy"  # also the Anthropic workspace
     api_key_id: str = "key_proxy"
     endpoint: str = "completions"  # or "embeddings" (OpenAI)
+    provider: str = "openai"  # whose reports show it: "openai" or "anthropic"
 
 
 @dataclass
@@ -228,10 +229,12 @@ class FakeReportAPI:
 
     def _rows(self, request: web.Request, endpoint: str, filters: dict[str, str]) -> list[Billed]:
         wanted = {name: set(request.query.getall(param, [])) for param, name in filters.items()}
+        provider = "anthropic" if request.path.startswith("/v1/organizations/") else "openai"
         return [
             b
             for b in self.billed
             if b.endpoint == endpoint
+            and b.provider == provider
             and all(not ids or getattr(b, name) in ids for name, ids in wanted.items())
         ]
 
