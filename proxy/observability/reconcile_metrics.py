@@ -13,8 +13,9 @@ from proxy.observability.metric_core import CallbackFamily
 
 __all__ = ["ReconcileFigures", "render_reconcile"]
 
-# (provider, cost difference in USD or None, matched, last success in Unix seconds)
-ReconcileFigures = tuple[str, float | None, bool | None, float | None]
+# (provider, cost difference in USD, matched, last success in Unix seconds, whether the
+# last attempt failed); None where no run has succeeded yet, or the cost was not compared.
+ReconcileFigures = tuple[str, float | None, bool | None, float | None, bool]
 
 
 def render_reconcile(figures: Sequence[ReconcileFigures]) -> str:
@@ -26,7 +27,7 @@ def render_reconcile(figures: Sequence[ReconcileFigures]) -> str:
             "and model).",
             "gauge",
             ("provider",),
-            lambda: [((p,), cost) for p, cost, _, _ in figures if cost is not None],
+            lambda: [((p,), cost) for p, cost, _, _, _ in figures if cost is not None],
         ),
         CallbackFamily(
             "costproxy_reconcile_matched",
@@ -34,7 +35,7 @@ def render_reconcile(figures: Sequence[ReconcileFigures]) -> str:
             "tolerance of the provider's report, 0 when it found differences.",
             "gauge",
             ("provider",),
-            lambda: [((p,), float(ok)) for p, _, ok, _ in figures if ok is not None],
+            lambda: [((p,), float(ok)) for p, _, ok, _, _ in figures if ok is not None],
         ),
         CallbackFamily(
             "costproxy_reconcile_last_success_timestamp_seconds",
@@ -42,7 +43,15 @@ def render_reconcile(figures: Sequence[ReconcileFigures]) -> str:
             "report ended (Unix time).",
             "gauge",
             ("provider",),
-            lambda: [((p,), at) for p, _, _, at in figures if at is not None],
+            lambda: [((p,), at) for p, _, _, at, _ in figures if at is not None],
+        ),
+        CallbackFamily(
+            "costproxy_reconcile_last_attempt_failed",
+            "1 when the last attempt to reconcile the provider could not fetch or compare its "
+            "report (GET /admin/v1/reconcile/{provider} has the error), else 0.",
+            "gauge",
+            ("provider",),
+            lambda: [((p,), float(failed)) for p, _, _, _, failed in figures],
         ),
     )
     return "".join(family.render() for family in families)

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from proxy.config import ConfigError, ReconcileConfig
 from proxy.errors import StoreUnavailableError
+from proxy.observability.reconcile_metrics import ReconcileFigures
 from proxy.reconcile.fetch import ReportFetchError
 from proxy.reconcile.report import ReportFormatError
 from proxy.reconcile.run import (
@@ -145,18 +146,22 @@ class ReconcileScheduler:
                     await asyncio.wait_for(self._wake.wait(), pause)
                 self._wake.clear()
 
-    def figures(self) -> list[tuple[str, float | None, bool | None, float | None]]:
-        """(provider, cost difference in USD, matched, last success in Unix seconds) of
-        each configured reconciliation that ran, for the metrics."""
-        rows = []
+    def figures(self) -> list[ReconcileFigures]:
+        """Each configured reconciliation that was attempted, for the metrics."""
+        rows: list[ReconcileFigures] = []
         for provider, status in sorted(self.statuses.items()):
-            result = status.result
-            if result is None:
+            if status.attempted_ms is None:
                 continue
-            cost = result["totals"]["difference"]["cost_usd"]
-            succeeded = None if status.succeeded_ms is None else status.succeeded_ms / 1000
+            result = status.result
+            cost = None if result is None else result["totals"]["difference"]["cost_usd"]
             rows.append(
-                (provider, None if cost is None else float(cost), result["matched"], succeeded)
+                (
+                    provider,
+                    None if cost is None else float(cost),
+                    None if result is None else bool(result["matched"]),
+                    None if status.succeeded_ms is None else status.succeeded_ms / 1000,
+                    status.last_error is not None,
+                )
             )
         return rows
 

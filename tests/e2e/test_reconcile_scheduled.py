@@ -125,6 +125,7 @@ async def both_exported(fleet: Fleet) -> tuple[dict, dict]:
     while True:
         a, b = await reconcile_metrics(fleet.a), await reconcile_metrics(fleet.b)
         wanted = {("costproxy_reconcile_matched", p) for p in ("openai", "drift")}
+        wanted.add(("costproxy_reconcile_last_attempt_failed", "broken"))
         if (wanted <= a.keys() and wanted <= b.keys()) or time.monotonic() > deadline:
             return a, b
         await asyncio.sleep(0.2)
@@ -140,8 +141,12 @@ async def test_one_instance_runs_it_and_both_export_it(fleet: Fleet) -> None:
     for provider in ("openai", "drift"):
         at = a[("costproxy_reconcile_last_success_timestamp_seconds", provider)]
         assert fleet.started <= at <= time.time()
-    # The failed one has no success to export.
-    assert not any(provider == "broken" for _, provider in a)
+    # The failed one has no success to export, only its failure.
+    assert {name for name, provider in a if provider == "broken"} == {
+        "costproxy_reconcile_last_attempt_failed"
+    }
+    assert a[("costproxy_reconcile_last_attempt_failed", "broken")] == 1
+    assert a[("costproxy_reconcile_last_attempt_failed", "openai")] == 0
     # Each provider's report was fetched once, by one instance (the failed one stopped at
     # its first request, refused).
     assert fleet.fake.requests_to("/v1/organization/usage/completions") == 3
