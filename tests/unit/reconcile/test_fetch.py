@@ -4,6 +4,7 @@ a rate limit and a server error retried, a refused key and a redirect never foll
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
@@ -124,6 +125,7 @@ async def test_a_refused_key_says_what_is_needed(fake: FakeReportAPI, session) -
 
 async def test_anthropic_reports(fake: FakeReportAPI, session) -> None:
     fake.seen.clear()
+    fake.billed = [replace(b, provider="anthropic") for b in BILLED]
     config = ReportConfig(kind="anthropic", admin_key_env="ANTHROPIC_ADMIN_KEY",
                           base_url=fake.url, api_key_ids=["key_proxy"])  # fmt: skip
     usage, costs = await fetch_report(session, config, ANTHROPIC_KEY, D1, D2)
@@ -145,6 +147,7 @@ async def test_anthropic_reports(fake: FakeReportAPI, session) -> None:
     assert sum(c.amount_usd for c in report.costs) * 10**6 == 55.5  # cents turned into dollars
     with pytest.raises(ReportFetchError, match="an Anthropic admin key"):
         await fetch_report(session, config, OPENAI_KEY, D1, D2, sleep=Pauses())
+    fake.billed = BILLED
 
 
 async def test_a_redirect_is_not_followed_with_the_key(session) -> None:
