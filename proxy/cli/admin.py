@@ -88,6 +88,7 @@ def _load(path: str) -> Config:
 
 async def _with_store(config: Config, fn: Callable[[Store], Awaitable[Any]]) -> Any:
 
+
     store = make_store(config.store)
     await store.open()
     try:

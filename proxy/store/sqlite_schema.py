@@ -141,7 +141,6 @@ def missing_metric_columns(table: str, present: set[str]) -> list[str]:
         if metric not in present
     ]
 
-
 INSERT_USAGE = (
     f"INSERT INTO usage_log ({', '.join(RECORD_COLUMNS)})"
     f" VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING"
