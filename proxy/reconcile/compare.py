@@ -138,48 +138,15 @@ def reconcile(
     )
     if any(u.model is None and (u.input_tokens or u.output_tokens) for u in usage):
         raise ReconcileInputError(
-            "the usage report is not grouped by model: ask for it with group_by model "
-            "(OpenAI: group_by[]=model; Anthropic: group_by[]=model)"
+            "the usage report is not grouped by model: ask for it with group_by[]=model"
         )
     for name, n in sorted(report.ignored.items()):
         notes.append(f"{n} usage result(s) of kind {name} ignored: the proxy does not record them")
     costs, unattributed = _attribute_costs(costs, usage)
 
-    names = match_models(
-        {r.model for r in in_range},
-        {u.model for u in usage if u.model is not None}
-        | {c.model for c in costs if c.model is not None},
-    )
-    billed: dict[tuple[date, str], _Billed] = defaultdict(_Billed)
-    for u in usage:
-        assert u.model is not None
-        entry = billed[(u.day, names[u.model])]
-        entry.usage.append(u)
-        entry.names.add(u.model)
-    for c in costs:
-        assert c.model is not None
-        entry = billed[(c.day, names[c.model])]
-        entry.costs.append(c)
-        entry.names.add(c.model)
+    billed = _by_row(usage, costs, {r.model for r in in_range})
     recorded = {(r.day, r.model): r for r in in_range}
-
-    gaps: dict[date, list[Explanation]] = defaultdict(list)
-    for what, given, spans in (
-        ("usage report", report.has_usage, report.usage_spans),
-        ("cost report", report.has_costs, report.cost_spans),
-    ):
-        if given:
-            for day, covered in uncovered(spans, from_day, to_day).items():
-                words = f"covers {day} only {covered}" if covered else f"has no bucket for {day}"
-                gaps[day].append({"code": "day_not_covered", "message": f"the {what} {words}"})
-    for day, amount in unattributed.items():
-        gaps[day].append(
-            {
-                "code": "cost_not_split",
-                "message": f"the cost report does not split ${amount:f} of {day.isoformat()} "
-                "by model (ask for it grouped by line item or description)",
-            }
-        )
+    gaps = _gaps(report, from_day, to_day, unattributed)
 
     rows = []
     for day, model in sorted(recorded.keys() | billed.keys()):
@@ -212,6 +179,53 @@ def reconcile(
         "notes": notes,
         "matched": not gaps and all(row["within_tolerance"] for row in rows),
     }
+
+
+def _by_row(
+    usage: Sequence[UsageRow], costs: Sequence[CostRow], recorded_models: set[str]
+) -> dict[tuple[date, str], _Billed]:
+    """The report's rows by (day, the model name the proxy's row has: see models.py)."""
+    names = match_models(
+        recorded_models,
+        {u.model for u in usage if u.model is not None}
+        | {c.model for c in costs if c.model is not None},
+    )
+    billed: dict[tuple[date, str], _Billed] = defaultdict(_Billed)
+    for u in usage:
+        assert u.model is not None  # checked by the caller
+        entry = billed[(u.day, names[u.model])]
+        entry.usage.append(u)
+        entry.names.add(u.model)
+    for c in costs:
+        assert c.model is not None  # attributed by the caller
+        entry = billed[(c.day, names[c.model])]
+        entry.costs.append(c)
+        entry.names.add(c.model)
+    return billed
+
+
+def _gaps(
+    report: ProviderReport, from_day: date, to_day: date, unattributed: dict[date, Decimal]
+) -> dict[date, list[Explanation]]:
+    """Days whose figures the report does not give in full, and why."""
+    gaps: dict[date, list[Explanation]] = defaultdict(list)
+    for what, given, spans in (
+        ("usage report", report.has_usage, report.usage_spans),
+        ("cost report", report.has_costs, report.cost_spans),
+    ):
+        if given:
+            for day, covered in uncovered(spans, from_day, to_day).items():
+                words = f"covers {day} only {covered}" if covered else f"has no bucket for {day}"
+                gaps[day].append({"code": "day_not_covered", "message": f"the {what} {words}"})
+    for day, amount in unattributed.items():
+        gaps[day].append(
+            {
+                "code": "cost_not_split",
+                "message": f"the cost report does not split ${amount:f} of {day.isoformat()} "
+                "by model (ask for it grouped by line item or description)",
+            }
+        )
+    return gaps
 
 
 def _row(
