@@ -24,6 +24,7 @@ from proxy.observability.metric_core import (
     HistogramChild,
     HistogramFamily,
 )
+from proxy.observability.reconcile_metrics import ReconcileFigures, render_reconcile
 from proxy.routing.breaker import STATE_CODES
 from proxy.routing.target_health import HealthBook, TargetHealth
 
@@ -228,6 +229,7 @@ class ProxyMetrics:
         )
         self._reloads: Callable[[], tuple[int, int, int]] | None = None
         self._budgets: Callable[[], dict] | None = None
+        self._reconcile: Callable[[], Sequence[ReconcileFigures]] | None = None
         reloads = CallbackFamily(
             "costproxy_config_reloads_total",
             "Config reloads, by result: ok, or rejected (the running config stayed).",
@@ -375,6 +377,10 @@ class ProxyMetrics:
             "" if self._budgets is None else render_budgets(self._budgets(), self.customers.label)
         )
 
+    def watch_reconcile(self, read: Callable[[], Sequence[ReconcileFigures]]) -> None:
+        """Export the scheduled reconciliations: `read()` is the scheduler's `figures()`."""
+        self._reconcile = read
+
     def _reload_counts(self) -> list[tuple[tuple[str, ...], float]]:
         if self._reloads is None:
             return []
@@ -395,6 +401,8 @@ class ProxyMetrics:
     def exposition(self) -> bytes:
         """Every metric in Prometheus' text format (`CONTENT_TYPE`)."""
         text = "".join(family.render() for family in self._families) + self._budget_families()
+        if self._reconcile is not None:
+            text += render_reconcile(self._reconcile())
         return text.encode() + generate_latest(self._process)
 
     # Label children, made once each.

@@ -151,3 +151,15 @@ class Store(Protocol):
 
     def watch_changes(self) -> AsyncIterator[None]:
         """Yields when subscribed and on every published change; may raise on disconnect."""
+
+    # Periodic jobs (the reconciliation with the providers' reports), shared by instances.
+
+    async def claim_lease(self, name: str, ttl_s: float) -> bool:
+        """True for one caller at a time per `name`, across instances: the lease is held
+        until `ttl_s` seconds have passed (it is never released early)."""
+
+    async def put_job_result(self, name: str, result_json: str) -> None:
+        """Keep the job's last result (JSON text), replacing the one before."""
+
+    async def job_result(self, name: str) -> str | None:
+        """The job's last result, or None when it has none yet."""

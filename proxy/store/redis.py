@@ -40,6 +40,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_redis import RedisBudgets
+from proxy.store.jobs_redis import RedisJobsMixin
 from proxy.store.keys_redis import RedisKeysMixin
 from proxy.store.redis_client import RedisClient
 from proxy.store.redis_layout import (
@@ -76,7 +77,7 @@ class _HiredisPackingConnection(Connection):
         return [_hiredis_pack(args)]
 
 
-class RedisStore(RedisBudgets, RedisKeysMixin):
+class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
     """A `Store` on Redis. All numbers are integer HINCRBYs; nothing is ever a float.
 
     Day, month and log keys expire `retention_days` after their last write; the per-customer

@@ -28,6 +28,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_sqlite import BUDGET_SCHEMA, SQLiteBudgets
+from proxy.store.jobs_sqlite import JOBS_SCHEMA, SQLiteJobsMixin
 from proxy.store.keys_sqlite import KEYS_SCHEMA, SQLiteKeysMixin
 from proxy.store.sqlite_schema import (
     ADDED_COLUMNS,
@@ -55,7 +56,7 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 
 
-class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
+class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin):
     """A `Store` in one SQLite file (WAL mode); parent directories are created on open.
 
     The usage log keeps at most about `usage_log_max_rows` rows: the oldest are deleted every
@@ -160,7 +161,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
             # loss can lose the last transactions, and never corrupts the file.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(SCHEMA + BUDGET_SCHEMA + KEYS_SCHEMA)
+            conn.executescript(SCHEMA + BUDGET_SCHEMA + KEYS_SCHEMA + JOBS_SCHEMA)
             present = {row[1] for row in conn.execute("PRAGMA table_info(usage_log)")}
             for column, ddl in ADDED_COLUMNS.items():
                 if column not in present:

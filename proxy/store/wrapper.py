@@ -213,3 +213,18 @@ class StoreWrapper:
 
     def watch_changes(self) -> AsyncIterator[None]:
         return self.inner.watch_changes()
+
+    # Periodic jobs: background work, with the deadlines of admin calls.
+
+    async def claim_lease(self, name: str, ttl_s: float) -> bool:
+        return await self._around(
+            "claim_lease", lambda: self.inner.claim_lease(name, ttl_s), "admin"
+        )
+
+    async def put_job_result(self, name: str, result_json: str) -> None:
+        await self._around(
+            "put_job_result", lambda: self.inner.put_job_result(name, result_json), "admin"
+        )
+
+    async def job_result(self, name: str) -> str | None:
+        return await self._around("job_result", lambda: self.inner.job_result(name), "read")

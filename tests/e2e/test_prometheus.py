@@ -29,6 +29,8 @@ from tests.support.observability import (
 )
 from tests.support.procs import ServerProcess, free_port, start_proxy
 from tests.support.prometheus import PrometheusServer
+from tests.support.reconcile_stack import ADMIN_KEYS_ENV, openai_report
+from tests.support.report_api import FakeReportAPI
 from tests.support.stack import (
     ACME_KEY,
     BACKEND_KEY,
@@ -135,7 +137,11 @@ async def observed(
         "acme": {"budgets": [{"period": "monthly", "limit_usd": "1000", "hard": True}]},
         "frugal": {"budgets": [{"period": "monthly", "limit_usd": "0", "hard": True}]},
     }
-    proxy = start_proxy(config, directory, ENV)
+    # Reconciled with a fake of OpenAI's report API, once at start-up.
+    reports = FakeReportAPI().start()
+    config["providers"]["openai"]["report"] = openai_report(reports)
+    config["reconcile"] = [{"provider": "openai", "every": "1h", "lag_days": 0, "days": 1}]
+    proxy = start_proxy(config, directory, {**ENV, **ADMIN_KEYS_ENV})
     prometheus = PrometheusServer(
         job="costproxy",
         targets=[f"127.0.0.1:{metrics_port}"],
@@ -163,6 +169,7 @@ async def observed(
     finally:
         prometheus.close()
         proxy.stop()
+        reports.stop()
 
 
 async def _assert_returns_data(http: aiohttp.ClientSession, observed: Observed, query: Query):
