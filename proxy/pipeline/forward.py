@@ -70,8 +70,14 @@ def _deadline(at: float | None) -> AbstractAsyncContextManager[object]:
     return nullcontext() if at is None else asyncio.timeout_at(at)
 
 
+class _OutOfTime(UpstreamError):
+    """The route's time budget ran out: no attempt may follow, whatever the loop's clock
+    says (uvloop's clock is read once per loop iteration, so a timer may fire a little
+    before `loop.time()` reaches its deadline)."""
+
+
 def _out_of_time(route: Route) -> UpstreamError:
-    return UpstreamError(
+    return _OutOfTime(
         f"Route {route.name!r} found no answer within {route.timeout_s}s.",
         status=504,
         code="upstream_timeout",
@@ -178,6 +184,8 @@ async def forward(
         if reason is not None:
             last = outcome
             _failed(ex, target_health, loop.time(), reason)
+            if isinstance(outcome, _OutOfTime):
+                break
             wait = None
             if isinstance(outcome, Answer):
                 wait = retry_after_s(outcome.upstream.headers, datetime.now(UTC))
