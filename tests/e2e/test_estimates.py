@@ -5,28 +5,18 @@ pair of requests differs by one part only, so the difference is that part's coun
 from __future__ import annotations
 
 import base64
-import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.support.bodies import wav
 from tests.support.procs import REPO, ServerProcess, start_proxy
 from tests.support.stack import ACME_KEY, ADMIN_TOKEN, ENV
 
 PNG = (REPO / "tests" / "fixtures" / "images" / "python.png").read_bytes()  # 16 x 16
 TEXT = {"type": "text", "text": "What is in this picture?"}
-
-
-def wav(seconds: float, rate: int = 16_000) -> bytes:
-    data = b"\x00\x00" * int(rate * seconds)
-    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
-    return (
-        b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-        + b"fmt " + struct.pack("<I", 16) + fmt
-        + b"data" + struct.pack("<I", len(data)) + data
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +34,6 @@ def proxy(
     server = start_proxy(config, directory, ENV)
     yield server
     server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def estimated_input(

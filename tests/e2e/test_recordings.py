@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,7 +23,7 @@ import pytest
 
 from tests.support.procs import ServerProcess, start_proxy
 from tests.support.recordings import Recording, expected_figures, recordings
-from tests.support.replay_upstream import start_replay_upstream
+from tests.support.replay_upstream import replay_proxy_config
 from tests.support.stack import ACME_KEY, ADMIN_TOKEN, ENV
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -44,42 +43,16 @@ DEFAULT_REQUESTS = {
 ALL = recordings()
 
 
-def config(replay_url: str, directory: Path) -> dict:
-    return {
-        "store": {"backend": "sqlite", "sqlite_path": str(directory / "usage.db")},
-        "admin": {"token": "${T_ADMIN_TOKEN}"},
-        "request_log": {"enabled": False},
-        "providers": {"replay": {"base_url": replay_url + "/v1", "api_key": "${T_UPSTREAM_KEY}"}},
-        # One route per recording, named after it; no retries: one answer, one record.
-        "models": {
-            item.name: {"targets": [{"provider": "replay", "model": "recorded"}], "retries": 0}
-            for item in ALL
-        },
-        "keys": [{"key": "${T_ACME_KEY}", "customer": "replay"}],
-    }
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[ServerProcess]:
-    server = start_replay_upstream()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(scope="module")
 def proxy(
-    replay: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+    replay_upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     directory = tmp_path_factory.mktemp("recordings")
-    server = start_proxy(config(replay.url, directory), directory, ENV)
+    # One route per recording, named after it.
+    config = replay_proxy_config(replay_upstream.url, directory, {i.name: "recorded" for i in ALL})
+    server = start_proxy(config, directory, ENV)
     yield server
     server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def request_body(item: Recording) -> dict[str, Any]:

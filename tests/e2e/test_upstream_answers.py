@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import aiohttp
 import orjson
@@ -22,10 +20,11 @@ import pytest
 from multidict import CIMultiDict
 
 from proxy.accounting import tokens
+from tests.support.bodies import top_level_values
 from tests.support.money import usd
 from tests.support.procs import ServerProcess, start_proxy
 from tests.support.recordings import recording
-from tests.support.replay_upstream import start_replay_upstream
+from tests.support.replay_upstream import replay_proxy_config
 from tests.support.stack import ACME_KEY, ADMIN_TOKEN, ENV
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -47,41 +46,17 @@ ROUTES = {
 }
 
 
-def config(replay_url: str, directory: Path) -> dict:
-    return {
-        "store": {"backend": "sqlite", "sqlite_path": str(directory / "usage.db")},
-        "admin": {"token": "${T_ADMIN_TOKEN}"},
-        "providers": {"replay": {"base_url": replay_url + "/v1", "api_key": "${T_UPSTREAM_KEY}"}},
-        "models": {
-            name: {"targets": [{"provider": "replay", "model": model}], "retries": 0}
-            for name, model in ROUTES.items()
-        },
-        "prices": {f"replay/{model}": {"input": "1", "output": "2"} for model in ROUTES.values()},
-        "keys": [{"key": "${T_ACME_KEY}", "customer": "acme"}],
-    }
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[ServerProcess]:
-    server = start_replay_upstream()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(scope="module")
 def proxy(
-    replay: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+    replay_upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     directory = tmp_path_factory.mktemp("answers")
-    server = start_proxy(config(replay.url, directory), directory, ENV)
+    config = replay_proxy_config(
+        replay_upstream.url, directory, ROUTES, prices={"input": "1", "output": "2"}
+    )
+    server = start_proxy(config, directory, ENV)
     yield server
     server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def post(
@@ -242,41 +217,32 @@ async def last_upstream_body(http: aiohttp.ClientSession, replay: ServerProcess)
         return base64.b64decode((await resp.json())[-1])
 
 
-def top_level_models(body: bytes) -> list[object]:
-    top: list = []
-
-    def keep(pairs: list) -> dict:
-        top[:] = pairs
-        return dict(pairs)
-
-    json.loads(body, object_pairs_hook=keep)
-    return [value for key, value in top if key == "model"]
-
-
 async def test_a_body_naming_two_models_goes_upstream_with_the_billed_one(
-    http: aiohttp.ClientSession, proxy: ServerProcess, replay: ServerProcess
+    http: aiohttp.ClientSession, proxy: ServerProcess, replay_upstream: ServerProcess
 ) -> None:
     # An upstream keeping the first key would serve gpt-4.1 billed as the cheap route.
     raw = b'{"model": "gpt-4.1", "model": "cheap", "messages": [{"role": "user", "content": "Hi"}]}'
     status, _, headers = await post(http, proxy, raw, **{"x-replay": "groq/chat-plain"})
     assert status == 200
-    assert top_level_models(await last_upstream_body(http, replay)) == ["gpt-4.1-nano"]
+    assert top_level_values(await last_upstream_body(http, replay_upstream), "model") == [
+        "gpt-4.1-nano"
+    ]
     record = await usage(http, proxy, headers["x-request-id"])
     assert (record["route"], record["model"]) == ("cheap", "gpt-4.1-nano")
 
 
 async def test_a_rewritten_model_goes_upstream_once(
-    http: aiohttp.ClientSession, proxy: ServerProcess, replay: ServerProcess
+    http: aiohttp.ClientSession, proxy: ServerProcess, replay_upstream: ServerProcess
 ) -> None:
     body = {"model": "cheap", "messages": MESSAGES, "metadata": {"model": "ignored"}}
     await post(http, proxy, body, **{"x-replay": "groq/chat-plain"})
-    sent = await last_upstream_body(http, replay)
-    assert top_level_models(sent) == ["gpt-4.1-nano"]
+    sent = await last_upstream_body(http, replay_upstream)
+    assert top_level_values(sent, "model") == ["gpt-4.1-nano"]
     assert orjson.loads(sent)["metadata"] == {"model": "ignored"}
 
 
 async def test_a_body_with_one_model_and_nested_ones_goes_upstream_untouched(
-    http: aiohttp.ClientSession, proxy: ServerProcess, replay: ServerProcess
+    http: aiohttp.ClientSession, proxy: ServerProcess, replay_upstream: ServerProcess
 ) -> None:
     # A tool whose schema has a "model" property: two "model" strings, one top-level key.
     raw = (
@@ -285,7 +251,7 @@ async def test_a_body_with_one_model_and_nested_ones_goes_upstream_untouched(
         b'{"model":{"type":"string"}}}}}]}'
     )
     assert (await post(http, proxy, raw, **{"x-replay": "groq/chat-plain"}))[0] == 200
-    assert await last_upstream_body(http, replay) == raw
+    assert await last_upstream_body(http, replay_upstream) == raw
 
 
 async def mismatches(http: aiohttp.ClientSession, proxy: ServerProcess, model: str) -> float:

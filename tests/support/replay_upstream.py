@@ -20,13 +20,15 @@ import os
 import re
 import sys
 from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
 
 from aiohttp import web
 
 from tests.support.procs import ServerProcess, free_port
 from tests.support.recordings import recording
 
-__all__ = ["create_app", "start_replay_upstream"]
+__all__ = ["create_app", "replay_proxy_config", "start_replay_upstream"]
 
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 RECEIVED = web.AppKey("received", deque)
@@ -92,6 +94,30 @@ def start_replay_upstream() -> ServerProcess:
         program=(sys.executable, "-m", "tests.support.replay_upstream"),
         name="replay-upstream",
     ).start()
+
+
+def replay_proxy_config(
+    replay_url: str,
+    directory: Path,
+    routes: Mapping[str, str],
+    prices: Mapping[str, str] | None = None,
+) -> dict:
+    """A proxy in front of the replay upstream: one route per `routes` item (route name →
+    upstream model, no retries: one answer, one record), each priced at `prices`
+    ({"input": ..., "output": ...}) when given; one key, ACME's."""
+    config: dict = {
+        "store": {"backend": "sqlite", "sqlite_path": str(directory / "usage.db")},
+        "admin": {"token": "${T_ADMIN_TOKEN}"},
+        "providers": {"replay": {"base_url": replay_url + "/v1", "api_key": "${T_UPSTREAM_KEY}"}},
+        "models": {
+            name: {"targets": [{"provider": "replay", "model": model}], "retries": 0}
+            for name, model in routes.items()
+        },
+        "keys": [{"key": "${T_ACME_KEY}", "customer": "acme"}],
+    }
+    if prices is not None:
+        config["prices"] = {f"replay/{model}": dict(prices) for model in routes.values()}
+    return config
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from proxy.accounting import media
+from tests.support.bodies import wav
 from tests.support.recordings import recording
 
 IMAGES = Path(__file__).resolve().parents[2] / "fixtures" / "images"
@@ -99,16 +100,6 @@ def test_openai_image_token_rule(width: int, height: int, detail: str, tokens: i
 )  # fmt: skip
 def test_image_part_tokens(part: dict, tokens: int) -> None:
     assert media.image_part_tokens(part) == tokens
-
-
-def wav(seconds: float, rate: int = 16_000) -> bytes:
-    data = b"\x00\x00" * int(rate * seconds)
-    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
-    return (
-        b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-        + b"fmt " + struct.pack("<I", 16) + fmt
-        + b"data" + struct.pack("<I", len(data)) + data
-    )  # fmt: skip
 
 
 def test_the_recorded_audio_counts_what_openai_billed() -> None:

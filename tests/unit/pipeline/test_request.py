@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import orjson
 import pytest
 
 from proxy.pipeline.request import has_duplicate_model, upstream_body
+from tests.support.bodies import top_level_values
 
 
 @pytest.mark.parametrize(
@@ -28,22 +27,11 @@ def test_has_duplicate_model(raw: bytes, duplicate: bool) -> None:
     assert has_duplicate_model(raw) is duplicate
 
 
-def top_models(body: bytes) -> list:
-    top: list = []
-
-    def keep(pairs: list) -> dict:
-        top[:] = pairs
-        return dict(pairs)
-
-    json.loads(body, object_pairs_hook=keep)
-    return [value for key, value in top if key == "model"]
-
-
 def test_a_duplicate_goes_upstream_once_as_the_target() -> None:
     raw = b'{"model": "gpt-4.1", "model": "cheap", "messages": []}'
     payload = orjson.loads(raw)  # the last key wins: "cheap", which was routed and billed
     body, injected = upstream_body(raw, payload, "chat.completions", "cheap", duplicate_model=True)
-    assert (top_models(body), injected) == (["cheap"], False)
+    assert (top_level_values(body, "model"), injected) == (["cheap"], False)
 
 
 def test_an_unchanged_body_goes_upstream_as_sent() -> None:
