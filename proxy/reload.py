@@ -55,6 +55,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "prices": ("breakers",),
     "keys": ("budgets",),  # key budgets are budgets
     "breaker": ("breakers",),
+    "streams": (),  # resolved into the routes of the snapshot
     "reload": (),  # the watcher reads it each round
     "what_if": (),
     "customers": ("rate_limits", "budgets"),

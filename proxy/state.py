@@ -82,7 +82,7 @@ def build_snapshot(
     prices = PriceTable.build(config.prices)
     try:
         what_if = resolve_rules(config.what_if, prices)
-        routes = build_routes(config.models, providers, prices, what_if)
+        routes = build_routes(config.models, providers, prices, what_if, config.streams)
     except ValueError as exc:
         raise ConfigError(f"{source}: invalid config: {exc}") from None
     return Snapshot(

@@ -11,6 +11,7 @@ import pytest
 from tests.support.procs import ServerProcess, start_proxy, start_upstream
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
+from tests.support.replay_upstream import start_replay_upstream
 from tests.support.stack import ENV, Stack, base_config
 
 
@@ -37,6 +38,14 @@ def redis_cluster() -> Iterator[RedisCluster]:
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[ServerProcess]:
     server = start_upstream()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def replay_upstream() -> Iterator[ServerProcess]:
+    """The replay upstream: recorded provider answers, byte for byte."""
+    server = start_replay_upstream()
     yield server
     server.stop()
 

@@ -9,6 +9,7 @@ from proxy.access.auth import Attribution, Principal
 from proxy.accounting import tokens
 from proxy.accounting.pricing import cost_nusd
 from proxy.accounting.records import Usage, UsageRecord
+from proxy.accounting.stream_errors import StreamError
 from proxy.accounting.whatif import what_if_costs
 from proxy.routing.routes import Route, Target
 
@@ -29,6 +30,9 @@ class Exchange:
     status: int = 0  # what the client got (499: it went away mid-stream)
     upstream_status: int = 0  # what the upstream answered; 0: no answer
     usage: Usage | None = None  # as reported by the upstream
+    stream_error: StreamError | None = None  # the error event a 200 stream ended with
+    answered_model: str | None = None  # the `model` the upstream's answer names
+    service_tier: str | None = None  # the answer's, when it carried no usage
     completion_text: str = ""  # non-streaming: text to estimate from, when usage is missing
     stream_counter: tokens.TokenCounter | None = None  # streaming: the same, counted as it goes
     first_byte_at: float | None = None
@@ -47,25 +51,33 @@ def _estimate(ex: Exchange) -> Usage:
         completion = tokens.count_text(model, ex.completion_text)
     else:
         completion = 0
-    return Usage(input_tokens=prompt, output_tokens=completion, source="estimated")
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        service_tier=ex.service_tier,
+        source="estimated",
+    )
 
 
 def settle(ex: Exchange) -> UsageRecord:
     """The request's usage record, computed once (later calls return the same record).
 
     Usage comes from the upstream when it reported it; otherwise, if the upstream produced
-    anything (a 2xx), it is counted with tiktoken; an error the upstream answered or no
-    answer at all costs nothing.
+    anything (a 2xx, unless its stream ended in an error the provider does not bill), it
+    is counted with tiktoken; an error the upstream answered or no answer at all costs
+    nothing.
     """
     if ex.record is not None:
         return ex.record
-    billable = 200 <= ex.upstream_status < 300
+    billable = 200 <= ex.upstream_status < 300 and (
+        ex.stream_error is None or ex.stream_error.billed
+    )
     if ex.usage is not None:
         usage = ex.usage
     elif billable:
         usage = _estimate(ex)
     else:
-        usage = Usage()
+        usage = Usage(service_tier=ex.service_tier)
     price = ex.target.price
     if price is not None:
         cost: int | None = cost_nusd(usage, price)

@@ -166,3 +166,25 @@ def test_completions_stream_text() -> None:
     watcher, _, sink = watch(events, endpoint="completions", suppress=True)
     watcher.flush_text()
     assert "".join(sink) == "Once upon"
+
+
+def test_cumulative_usage_in_every_chunk_bills_the_last() -> None:
+    # Perplexity repeats a growing usage in every chunk: the last one is the total.
+    events = [
+        content_chunk(word, usage={"prompt_tokens": 11, "completion_tokens": n})
+        for n, word in enumerate(("a", "b", "c"), start=1)
+    ]
+    watcher, forwarded, _ = watch([*events, DONE], suppress=True)
+    watcher.finish()
+    assert forwarded == [True] * 4
+    assert watcher.usage == Usage(11, 0, 3, 0)
+
+
+def test_an_error_event_sets_the_streams_error_and_keeps_the_text() -> None:
+    error = sse({"error": {"type": "invalid_request_error", "status_code": 400}}, "error")
+    watcher, forwarded, sink = watch([content_chunk("Hi"), error], suppress=True)
+    watcher.finish()
+    assert forwarded == [True, True]
+    assert watcher.error is not None and watcher.error.status == 400
+    assert watcher.usage is None
+    assert "".join(sink) == "Hi"
