@@ -5,6 +5,7 @@ usage the stream carried, which model answered and which error it ended with."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -114,7 +115,7 @@ class StreamUsageWatcher:
         self._delivered(parsed)
         return True
 
-    def _usage_event(self, parsed: dict | None) -> bool:
+    def _usage_event(self, parsed: dict[str, Any] | None) -> bool:
         if parsed is None:
             return True
         self._read(parsed)
@@ -123,7 +124,7 @@ class StreamUsageWatcher:
         self._delivered(parsed)
         return True
 
-    def _read(self, parsed: dict | None) -> None:
+    def _read(self, parsed: dict[str, Any] | None) -> None:
         if parsed is None:
             return
         reading = event_reading(parsed, self._endpoint)
@@ -137,14 +138,14 @@ class StreamUsageWatcher:
         if isinstance(tier, str):
             self.service_tier = tier
 
-    def _delivered(self, parsed: dict | None) -> None:
+    def _delivered(self, parsed: dict[str, Any] | None) -> None:
         if parsed is not None and self.usage is None:
             text = delta_text(self._endpoint, parsed)
             if text:
                 self._text_sink(text)
 
     @staticmethod
-    def _parse(event: bytes) -> dict | None:
+    def _parse(event: bytes) -> dict[str, Any] | None:
         data = event_data(event)
         if not data or data == b"[DONE]":
             return None

@@ -49,7 +49,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _fields_reading(fields: dict, endpoint: str) -> Reading:
+def _fields_reading(fields: dict[str, Any], endpoint: str) -> Reading:
     usage = fields.get("usage")
     if usage is None:
         groq = fields.get("x_groq")  # Groq streams without include_usage put it only here
@@ -93,7 +93,7 @@ def find_usage(body: bytes, endpoint: str) -> Reading:
     return _fields_reading(fields, endpoint)
 
 
-def event_reading(event: dict, endpoint: str) -> Reading:
+def event_reading(event: dict[str, Any], endpoint: str) -> Reading:
     """The reading of one parsed stream event: a chat/completions chunk, or a Responses
     event carrying the response (created, completed, failed, incomplete)."""
     response = event.get("response")
@@ -115,7 +115,7 @@ def _function_text(function: Any, out: list[str]) -> None:
                 out.append(value)
 
 
-def _message_text(message: dict, out: list[str]) -> None:
+def _message_text(message: dict[str, Any], out: list[str]) -> None:
     for field in _MESSAGE_TEXT:
         value = message.get(field)
         if isinstance(value, str):
@@ -169,7 +169,7 @@ def delta_text(endpoint: str, event: Any) -> str:
     return "".join(_text_of_choices(event.get("choices"), part))
 
 
-def _output_item_text(item: dict, out: list[str]) -> None:
+def _output_item_text(item: dict[str, Any], out: list[str]) -> None:
     if isinstance(item.get("arguments"), str):
         out.append(item["arguments"])
     for key in ("content", "summary"):  # messages; reasoning items' text and summary
