@@ -21,6 +21,9 @@ _REQUIRED: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "responses": ("input", (str, list)),
 }
 _INT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "n")
+# No model takes more (APIs parse these as 32-bit integers); past it a value is a mistake,
+# or an attempt to overflow the budget reservation, which multiplies it by a price.
+MAX_INT_FIELD = 2**31 - 1
 _STREAMING = frozenset({"chat.completions", "completions", "responses"})
 _USAGE_OPTION = frozenset({"chat.completions", "completions"})
 
@@ -103,6 +106,12 @@ def check_payload(endpoint: str, payload: dict) -> None:
         ):
             raise BadRequestError(
                 f"'{name}' must be a non-negative integer.", code="invalid_type", param=name
+            )
+        if value is not None and value > MAX_INT_FIELD:
+            raise BadRequestError(
+                f"'{name}' must be at most {MAX_INT_FIELD}.",
+                code="integer_above_max_value",
+                param=name,
             )
 
 
