@@ -20,7 +20,7 @@ from proxy.budgets.guard import BUDGETS, BudgetGuard, add_remaining_header
 from proxy.budgets.service import configured_budgets
 from proxy.budgets.webhooks import WebhookSender
 from proxy.config import Config
-from proxy.middleware import error_middleware
+from proxy.middleware import compressed_body_guard, error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
 from proxy.pipeline.handler import endpoint_handler
@@ -92,7 +92,10 @@ def create_app(
     """The proxy. With `config_path`, the config can be reloaded from that file (SIGHUP,
     POST /admin/v1/reload, or `reload.watch`); `env` is what it interpolates then."""
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[
+            error_middleware,
+            compressed_body_guard(config.server.accept_compressed_bodies),
+        ],
         client_max_size=config.server.max_body_bytes,
     )
     source = str(config_path) if config_path is not None else "<config>"

@@ -69,6 +69,9 @@ class ServerConfig(_Model):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(30.0, ge=0)
+    # Request bodies with a Content-Encoding (gzip, deflate) get 415 unless this is on;
+    # then their decoded size is what max_body_bytes bounds.
+    accept_compressed_bodies: bool = False
 
 
 class StoreConfig(_Model):

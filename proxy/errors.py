@@ -16,6 +16,7 @@ __all__ = [
     "PayloadTooLargeError",
     "ProxyError",
     "StoreUnavailableError",
+    "UnsupportedMediaTypeError",
     "UpstreamError",
 ]
 
@@ -73,6 +74,12 @@ class PayloadTooLargeError(ProxyError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class UnsupportedMediaTypeError(ProxyError):
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_content_encoding"
 
 
 class UpstreamError(ProxyError):

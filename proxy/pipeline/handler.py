@@ -30,8 +30,13 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
         # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom.
         try:
             principal = await request.app[AUTH].authenticate(request.headers, snapshot.keys)
-            max_bytes = snapshot.config.server.max_body_bytes
-            raw, payload = await read_payload(request, endpoint, max_bytes)
+            server = snapshot.config.server
+            raw, payload = await read_payload(
+                request,
+                endpoint,
+                server.max_body_bytes,
+                accept_compressed=server.accept_compressed_bodies,
+            )
             route = snapshot.routes.get(payload["model"])
             if route is None:
                 raise NotFoundError(

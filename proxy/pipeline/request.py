@@ -10,6 +10,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.errors import BadRequestError, PayloadTooLargeError
+from proxy.pipeline.body_encoding import body_encoding, inflate
 
 __all__ = ["has_duplicate_model", "read_payload", "upstream_body", "upstream_headers"]
 
@@ -34,6 +35,7 @@ _DROP_REQUEST_HEADERS = frozenset(
     for h in (
         "Host", "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
         "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Accept-Encoding",
+        "Content-Encoding",
         "Authorization", "api-key", "x-api-key", "Cookie",
         "OpenAI-Organization", "OpenAI-Project",
         "X-Customer-Id", "X-End-User-Id", "X-Cost-Tags", "X-Request-Id",
@@ -41,14 +43,24 @@ _DROP_REQUEST_HEADERS = frozenset(
 )  # fmt: skip
 
 
-async def read_payload(request: web.Request, endpoint: str, max_bytes: int) -> tuple[bytes, dict]:
-    """The raw body and its parsed JSON, checked; parsed once for the whole request."""
+async def read_payload(
+    request: web.Request, endpoint: str, max_bytes: int, *, accept_compressed: bool = False
+) -> tuple[bytes, dict]:
+    """The raw body and its parsed JSON, checked; parsed once for the whole request.
+
+    A compressed body (only with `accept_compressed`) is decoded here, within max_bytes:
+    the server runs with aiohttp's own decompression off (see server.serve), so what
+    `read()` returns is what the client sent.
+    """
+    encoding = body_encoding(request.headers, accepted=accept_compressed)
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(max_bytes) from None
+    if encoding is not None:
+        raw = inflate(raw, encoding, max_bytes)
     if not raw:
         raise BadRequestError("The request body is empty; send a JSON object.", code="invalid_json")
     try:
