@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from proxy.access.identifiers import normal_id, normal_tag
 from proxy.errors import ConfigError
 
 __all__ = [
@@ -62,6 +63,19 @@ __all__ = [
 class _Model(BaseModel):
     # Unknown keys are typos until proven otherwise: reject them loudly.
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _normal_keys(value: dict[str, Any], normal: Any, what: str) -> dict[str, Any]:
+    """A mapping keyed by identifiers, each in its one spelling (access.identifiers); two
+    spellings of one identifier are a mistake to name, not to merge silently."""
+    out: dict[str, Any] = {}
+    spelt: dict[str, str] = {}
+    for key, item in value.items():
+        name = normal(key)
+        if name in out:
+            raise ValueError(f"{what}s {spelt[name]!r} and {key!r} are one {what}, {name!r}")
+        out[name], spelt[name] = item, key
+    return out
 
 
 class ServerConfig(_Model):
@@ -345,6 +359,9 @@ class ScopeBudgets(_Model):
     budgets: Budgets = Field(default_factory=list)
 
 
+EndUserIds = Literal["any", "trusted", "required"]
+
+
 class CustomerConfig(_Model):
     """A customer known from the config: budgets and rate limits (the admin API may
     override the limits, and run-time budgets win over these)."""
@@ -356,6 +373,15 @@ class CustomerConfig(_Model):
     end_user_budgets: Budgets = Field(default_factory=list)
     # Per-end-user overrides: these replace end_user_budgets for that end user.
     end_users: dict[str, ScopeBudgets] = Field(default_factory=dict)
+    # Who may name this customer's end users: any key (a client may then rotate ids to
+    # escape a per-end-user cap), only trusted keys (an untrusted key naming one gets
+    # 403), or trusted keys on every request (`required`: no end user, no request).
+    end_user_ids: EndUserIds = "any"
+
+    @field_validator("end_users")
+    @classmethod
+    def _normal_end_users(cls, value: dict[str, ScopeBudgets]) -> dict[str, ScopeBudgets]:
+        return _normal_keys(value, normal_id, "end user")
 
 
 class BudgetingConfig(_Model):
@@ -443,7 +469,9 @@ class ReconcileConfig(_Model):
 class KeyConfig(_Model):
     key: SecretStr | None = None
     key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
-    customer: str | None = Field(None, min_length=1, max_length=128)
+    customer: Annotated[str, AfterValidator(normal_id)] | None = Field(
+        None, min_length=1, max_length=128
+    )
     trusted: bool = False
     name: str | None = None
     budgets: Budgets = Field(default_factory=list)
@@ -483,6 +511,16 @@ class Config(_Model):
     budgeting: BudgetingConfig = Field(default_factory=BudgetingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     reconcile: list[ReconcileConfig] = Field(default_factory=list)
+
+    @field_validator("customers")
+    @classmethod
+    def _normal_customers(cls, value: dict[str, CustomerConfig]) -> dict[str, CustomerConfig]:
+        return _normal_keys(value, normal_id, "customer")
+
+    @field_validator("tags")
+    @classmethod
+    def _normal_tags(cls, value: dict[str, ScopeBudgets]) -> dict[str, ScopeBudgets]:
+        return _normal_keys(value, normal_tag, "tag")
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Config:

@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "ProxyError",
     "StoreUnavailableError",
     "UnsupportedMediaTypeError",
@@ -62,6 +63,12 @@ class AuthenticationError(ProxyError):
     status = 401
     type = "invalid_request_error"
     code = "invalid_api_key"
+
+
+class PermissionDeniedError(ProxyError):
+    status = 403
+    type = "invalid_request_error"
+    code = "permission_denied"
 
 
 class NotFoundError(ProxyError):

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from proxy.access.auth import valid_label
+from proxy.access.identifiers import normal_id
 from proxy.access.keys import (
     Customer,
     IssuedKey,
@@ -103,6 +104,7 @@ async def rotate_key(store: Store, key_id: str, body: KeyRotate) -> dict:
 
 
 def check_customer_id(customer_id: str) -> str:
+    customer_id = normal_id(customer_id)
     if not valid_label(customer_id):
         raise BadRequestError(
             "A customer id is 1-128 printable characters.", code="invalid_customer", param="id"

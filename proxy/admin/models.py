@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from proxy.access.auth import valid_label
+from proxy.access.identifiers import normal_id
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import MAX_LIMIT
 from proxy.admin.routes import Body
@@ -41,6 +42,10 @@ def _check_label(value: str | None) -> str | None:
     return value
 
 
+def _check_customer(value: str | None) -> str | None:
+    return _check_label(None if value is None else normal_id(value))
+
+
 class KeyCreate(Body):
     customer: Label | None = None
     name: Label | None = None
@@ -50,7 +55,8 @@ class KeyCreate(Body):
     tpm: PerMinute | None = None
     expires_at: datetime | None = None
 
-    _labels = field_validator("customer", "name")(_check_label)
+    _customer = field_validator("customer")(_check_customer)
+    _name = field_validator("name")(_check_label)
 
     @field_validator("expires_at")
     @classmethod

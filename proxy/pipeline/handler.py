@@ -8,7 +8,7 @@ import time
 from aiohttp import web
 
 from proxy.access.admission import AUTH, LIMITS, admit
-from proxy.access.auth import attribute
+from proxy.access.auth import attribute, check_end_user_source
 from proxy.budgets.guard import BUDGETS
 from proxy.errors import NotFoundError, ProxyError
 from proxy.pipeline.exchange import Exchange, settle
@@ -46,6 +46,9 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
                     param="model",
                 )
             attribution = attribute(principal, request.headers, payload.get("user"))
+            customer = snapshot.config.customers.get(attribution.customer)
+            if customer is not None:
+                check_end_user_source(principal, attribution, customer.end_user_ids)
             reservation = await admit(request, principal, attribution, len(raw), payload, route)
             state.recorder.admit()  # 503 while the store is down, under on_error: fail_closed
         except ProxyError as exc:
