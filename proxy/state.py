@@ -25,6 +25,7 @@ from proxy.errors import ConfigError
 from proxy.observability.metrics import ProxyMetrics
 from proxy.observability.request_log import RequestLog
 from proxy.providers import Provider, build_provider
+from proxy.providers.transport import AiohttpTransport, TransportFactory
 from proxy.routing.routes import Route, build_routes
 from proxy.routing.target_health import HealthBook
 from proxy.runtime import Runtime
@@ -45,6 +46,8 @@ class Snapshot:
     models_body: bytes  # GET /v1/models: the route names
     generation: int = 1  # 1 at start, +1 per successful reload
     loaded_at: float = field(default_factory=time.time)
+    # How providers built for this config reach their upstream (tests pass a mock).
+    make_transport: TransportFactory = AiohttpTransport
 
 
 def _models_body(config: Config) -> bytes:
@@ -65,19 +68,22 @@ def build_snapshot(
     *,
     previous: Snapshot | None = None,
     source: str = "<config>",
+    make_transport: TransportFactory | None = None,
 ) -> Snapshot:
     """Everything derived from `config`, checked completely (price keys of what-if rules,
     prices of cheapest routes). A provider whose config is unchanged from `previous` is
     taken over with its connection pool; new ones are built but not started. No I/O.
     Raises ConfigError naming the problem."""
     generation = 1 if previous is None else previous.generation + 1
+    if make_transport is None:
+        make_transport = AiohttpTransport if previous is None else previous.make_transport
     providers: dict[str, Provider] = {}
     for name, provider_config in config.providers.items():
         kept = previous.providers.get(name) if previous is not None else None
         if kept is not None and kept.config == provider_config:
             providers[name] = kept
         else:
-            providers[name] = build_provider(name, provider_config)
+            providers[name] = build_provider(name, provider_config, make_transport)
             providers[name].since_generation = generation
     prices = PriceTable.build(config.prices)
     try:
@@ -93,6 +99,7 @@ def build_snapshot(
         prices=prices,
         models_body=_models_body(config),
         generation=generation,
+        make_transport=make_transport,
     )
 
 
@@ -138,8 +145,14 @@ class ProxyState:
 STATE = web.AppKey("costproxy_state", ProxyState)
 
 
-def build_state(config: Config, store: Store, *, source: str = "<config>") -> ProxyState:
-    snapshot = build_snapshot(config, source=source)
+def build_state(
+    config: Config,
+    store: Store,
+    *,
+    source: str = "<config>",
+    make_transport: TransportFactory | None = None,
+) -> ProxyState:
+    snapshot = build_snapshot(config, source=source, make_transport=make_transport)
     health = HealthBook(config.breaker)
     metrics = ProxyMetrics(
         config.metrics,
