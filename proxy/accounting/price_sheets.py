@@ -118,14 +118,16 @@ class _Converter:
     def __init__(self) -> None:
         self.inexact: dict[str, None] = {}  # ordered, deduplicated
 
-    def integer(self, value: Decimal, what: str) -> int:
-        """USD per 1M tokens → fUSD per token, or USD → nUSD: both scale by 1e9."""
+    def integer(self, value: Decimal, what: str | None) -> int:
+        """USD per 1M tokens → fUSD per token, or USD → nUSD: both scale by 1e9. A rounded
+        value is reported under `what` (None: a dimension that took its parent's price,
+        reported under the parent)."""
         if not value.is_finite() or value < 0:
             raise ValueError(f"{what}: price {value} must be a finite amount >= 0")
         with localcontext(_EXACT):
             scaled = value.scaleb(_SCALE)  # exact: only the exponent changes
             whole = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
-            if whole != scaled:
+            if whole != scaled and what is not None:
                 self.inexact[f"{what}: {value} -> {whole.scaleb(-_SCALE).normalize()}"] = None
         return int(whole)
 
@@ -134,11 +136,16 @@ class _Converter:
 
     def rates(self, sheet: Sheet) -> Rates:
         schedules = sheet.completed()
+        named = sheet.tokens
         thresholds = sorted({above for s in schedules.values() for above, _ in s.tiers})
 
         def token_rates(input_tokens: int) -> TokenRates:
             return TokenRates(
-                **{name: self.integer(s.at(input_tokens), name) for name, s in schedules.items()}
+                **{
+                    # A dimension on its parent's price is reported under the parent.
+                    name: self.integer(s.at(input_tokens), name if name in named else None)
+                    for name, s in schedules.items()
+                }
             )
 
         base = token_rates(0)

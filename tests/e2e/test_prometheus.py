@@ -135,6 +135,9 @@ async def observed(
         "acme": {"budgets": [{"period": "monthly", "limit_usd": "1000", "hard": True}]},
         "frugal": {"budgets": [{"period": "monthly", "limit_usd": "0", "hard": True}]},
     }
+    # acme's unpriced traffic feeds the dashboards' "unpriced" panels: let it through its
+    # hard budget (by default it is refused, see test_unpriced_under_budget).
+    config["budgeting"] = {"unpriced": "allow"}
     proxy = start_proxy(config, directory, ENV)
     prometheus = PrometheusServer(
         job="costproxy",

@@ -308,8 +308,10 @@ def test_dimensions_tiered_apart_take_the_tiers_of_each() -> None:
 
 TIERED = per_million(
     "2", "8", "0.5",
-    service_tiers={"flex": {"input": "1", "output": "4"}, "priority": {"input": "3.5", "output": "14",
-                   "cached_input": "0.875"}},
+    service_tiers={
+        "flex": {"input": "1", "output": "4"},
+        "priority": {"input": "3.5", "output": "14", "cached_input": "0.875"},
+    },
     batch={"input": "1", "output": "4", "cached_input": "0.25"},
 )  # fmt: skip
 
