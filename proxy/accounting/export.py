@@ -23,7 +23,7 @@ __all__ = ["COLUMNS", "FORMATS", "ExportQuery", "export_chunks"]
 
 FORMATS: dict[str, str] = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 Format = Literal["jsonl", "csv"]
-COLUMNS: tuple[str, ...] = (*(f.name for f in fields(UsageRecord)), "cost_usd")
+COLUMNS: tuple[str, ...] = (*(f.name for f in fields(UsageRecord)), "cost_usd", "billable_usd")
 CHUNK_BYTES = 64 * 1024
 
 
@@ -72,6 +72,8 @@ def _row(record: UsageRecord) -> dict:
     data = record.to_dict()
     data["tags"] = list(record.tags)
     data["cost_usd"] = None if record.cost_nusd is None else format_usd(record.cost_nusd)
+    billable = record.billable_nusd
+    data["billable_usd"] = None if billable is None else format_usd(billable)
     return data
 
 

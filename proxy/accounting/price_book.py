@@ -121,23 +121,28 @@ class PriceBook:
         for key in _config_keys(namespace, model):
             if (found := self.config_price(key)) is not None:
                 return found
+        answer = self.catalogue_price(namespace, model, base_url, kind)
+        if isinstance(answer, Unpriced) and answer.reason.startswith("the catalogue"):
+            return Unpriced(f"no price under prices: for {namespace}/{model}, and {answer.reason}")
+        return answer
+
+    def catalogue_price(
+        self, namespace: str, model: str, base_url: str | None = None, kind: str | None = None
+    ) -> ResolvedPrice | Unpriced:
+        """The catalogue's price alone (what the config's entry overrides, if any)."""
         catalogue = self.catalogue
         match = catalogue.find(namespace, model, base_url, kind)
         if match is None:
             provider = catalogue.provider_id(namespace, base_url, kind)
             if provider is None:
-                reason = (
-                    f"no price under prices: for {namespace}/{model}, and {namespace!r} "
-                    f"names no provider of the catalogue (genai-prices {catalogue.version}) "
-                    "by its name, price_namespace or base_url"
+                return Unpriced(
+                    f"the catalogue (genai-prices {catalogue.version}) has no provider named "
+                    f"{namespace!r} (by its name, price_namespace or base_url)"
                 )
-            else:
-                reason = (
-                    f"no price under prices: for {namespace}/{model}, and the catalogue "
-                    f"(genai-prices {catalogue.version}) has no model {model!r} "
-                    f"for provider {provider[0]!r}"
-                )
-            return Unpriced(reason)
+            return Unpriced(
+                f"the catalogue (genai-prices {catalogue.version}) has no model {model!r} "
+                f"for provider {provider[0]!r}"
+            )
         if match.built is None:
             return Unpriced(
                 f"the catalogue prices {match.key} only in units costproxy does not measure "

@@ -19,6 +19,7 @@ from aiohttp import web
 from proxy import mock_upstream
 from proxy.accounting.spend import DIMENSIONS, SpendQuery, SpendQueryError
 from proxy.cli.admin import add_admin_commands
+from proxy.cli.prices import add_price_commands, unpriced_target_problems
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
 from proxy.listeners import listen_sockets
@@ -129,9 +130,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     try:
         # The same complete check a reload makes: prices, what-if rules, strategies.
-        build_snapshot(config, source=args.config)
+        snapshot = build_snapshot(config, source=args.config)
     except ConfigError as exc:
         print(f"costproxy: {exc}", file=sys.stderr)
+        return 1
+    problems = unpriced_target_problems(snapshot)
+    if problems:
+        print(f"costproxy: {args.config}: {len(problems)} problem(s):", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
         return 1
     print(
         f"{args.config}: valid ({len(config.providers)} providers, {len(config.models)} models, "
@@ -142,6 +149,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 _TOTAL_COLUMNS = (
     "cost_usd",
+    "billable_usd",
     "requests",
     "unpriced_requests",
     "input_tokens",
@@ -301,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="same as --format json")
     report.set_defaults(func=cmd_report)
     add_admin_commands(sub)
+    add_price_commands(sub)
 
     budgets = sub.add_parser("budgets", help="list, set or delete budgets at run time")
     budgets.add_argument("--config", "-c", default="config/costproxy.yaml")

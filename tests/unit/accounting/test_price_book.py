@@ -159,7 +159,7 @@ def test_a_catalogue_price_says_where_it_comes_from() -> None:
 @pytest.mark.parametrize(
     ("namespace", "model", "reason"),
     [
-        ("local", "llama", "names no provider of the catalogue"),
+        ("local", "llama", "has no provider named 'local'"),
         ("openai", "no-such-model", "has no model 'no-such-model' for provider 'openai'"),
         ("openai", "whisper-1", "only in units costproxy does not measure"),
     ],
