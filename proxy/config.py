@@ -205,6 +205,7 @@ class TargetConfig(_Model):
 
 
 Strategy = Literal["fallback", "weighted", "cheapest", "lowest_latency"]
+OnClientDisconnect = Literal["close", "drain"]
 
 
 class RouteConfig(_Model):
@@ -221,6 +222,9 @@ class RouteConfig(_Model):
     # A Retry-After longer than backoff_max_s is not waited for: the client gets the 429.
     backoff_base_s: float = Field(0.25, ge=0)
     backoff_max_s: float = Field(8.0, ge=0)
+    # When a streaming client hangs up: the `streams` section's choice unless set here.
+    on_client_disconnect: OnClientDisconnect | None = None
+    drain_timeout_s: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _targets_make_sense(self) -> RouteConfig:
@@ -233,6 +237,19 @@ class RouteConfig(_Model):
         if self.strategy == "weighted" and not any(t.weight > 0 for t in self.targets):
             raise ValueError("strategy weighted needs at least one target with weight > 0")
         return self
+
+
+class StreamsConfig(_Model):
+    """What happens to an upstream stream whose client hung up (see docs/usage.md).
+
+    `drain` reads the rest of the stream, discarding it, so that the record carries the
+    provider's own usage (which bills every token it generated, read or not); `close`
+    cuts the upstream at once and estimates from what the client was sent. A route may
+    set its own `on_client_disconnect` and `drain_timeout_s`.
+    """
+
+    on_client_disconnect: OnClientDisconnect = "drain"
+    drain_timeout_s: float = Field(120.0, gt=0)  # then cut, and estimate
 
 
 class BreakerConfig(_Model):
@@ -495,6 +512,7 @@ class Config(_Model):
     billing: BillingConfig = Field(default_factory=BillingConfig)
     keys: list[KeyConfig] = Field(default_factory=list)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    streams: StreamsConfig = Field(default_factory=StreamsConfig)
     reload: ReloadConfig = Field(default_factory=ReloadConfig)
     # "provider/model -> provider/model" (price-table keys; "*" on the left: every model):
     # what each request would have cost at the right-hand side's prices.

@@ -56,6 +56,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "billing": (),  # the snapshot's markups, read per request
     "keys": ("budgets",),  # key budgets are budgets
     "breaker": ("breakers",),
+    "streams": (),  # resolved into the routes of the snapshot
     "reload": (),  # the watcher reads it each round
     "what_if": (),
     "customers": ("rate_limits", "budgets"),

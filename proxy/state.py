@@ -85,7 +85,7 @@ def build_snapshot(
     try:
         prices = PriceBook(config.prices)
         what_if = resolve_rules(config.what_if, _alternative_prices(prices, providers))
-        routes = build_routes(config.models, providers, prices.lookup, what_if)
+        routes = build_routes(config.models, providers, prices.lookup, what_if, config.streams)
     except ValueError as exc:
         raise ConfigError(f"{source}: invalid config: {exc}") from None
     return Snapshot(

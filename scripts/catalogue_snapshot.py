@@ -28,7 +28,10 @@ from proxy.accounting.catalogue_dump import write_dump  # noqa: E402
 
 DEFAULT_OUT = REPO / "proxy" / "data" / "catalogue-previous.json.gz"
 # Versions 0.0.x imported httpx (not httpx2) at import time without using it offline.
-_HTTPX_STUB = "class Timeout:\n    def __init__(self, *a, **k): pass\n\ndef get(*a, **k):\n    raise RuntimeError('offline')\n"
+_HTTPX_STUB = (
+    "class Timeout:\n    def __init__(self, *a, **k): pass\n\n"
+    "def get(*a, **k):\n    raise RuntimeError('offline')\n"
+)
 
 
 def download(version: str, directory: Path) -> Path:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Literal
 
 import orjson
 
-from proxy.accounting.pricing import format_usd
+from proxy.accounting.record_view import RECORD_JSON_FIELDS, record_json
 from proxy.accounting.records import UsageRecord
 from proxy.accounting.spend import SpendQuery, SpendQueryError
 
@@ -23,7 +23,7 @@ __all__ = ["COLUMNS", "FORMATS", "ExportQuery", "export_chunks"]
 
 FORMATS: dict[str, str] = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 Format = Literal["jsonl", "csv"]
-COLUMNS: tuple[str, ...] = (*(f.name for f in fields(UsageRecord)), "cost_usd", "billable_usd")
+COLUMNS: tuple[str, ...] = RECORD_JSON_FIELDS
 CHUNK_BYTES = 64 * 1024
 
 
@@ -69,12 +69,7 @@ class ExportQuery:
 
 
 def _row(record: UsageRecord) -> dict:
-    data = record.to_dict()
-    data["tags"] = list(record.tags)
-    data["cost_usd"] = None if record.cost_nusd is None else format_usd(record.cost_nusd)
-    billable = record.billable_nusd
-    data["billable_usd"] = None if billable is None else format_usd(billable)
-    return data
+    return record_json(record)  # the admin API's record, line for line
 
 
 def _csv_value(value: object) -> object:
@@ -82,6 +77,8 @@ def _csv_value(value: object) -> object:
         return ""
     if isinstance(value, list):
         return ";".join(value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SSESplitter", "event_data"]
+__all__ = ["SSESplitter", "event_data", "event_name"]
 
 _SEPARATOR = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
@@ -60,3 +60,13 @@ def event_data(event: bytes) -> bytes:
             value = line[5:]
             lines.append(value[1:] if value.startswith(b" ") else value)
     return b"\n".join(lines)
+
+
+def event_name(event: bytes) -> str:
+    """The event's `event:` field ("" when it has none: a plain `message`)."""
+    if not event.startswith(b"event:") and b"\nevent:" not in event:
+        return ""
+    for line in event.splitlines():
+        if line.startswith(b"event:"):
+            return line[6:].strip().decode("utf-8", "replace")
+    return ""

@@ -21,8 +21,9 @@ from importlib import resources
 
 import tiktoken
 
+from proxy.accounting import media
+
 __all__ = [
-    "IMAGE_PART_TOKENS",
     "RankFileError",
     "TokenCounter",
     "count_chat_prompt",
@@ -35,10 +36,6 @@ __all__ = [
     "ready",
 ]
 
-# Fixed charge per image part. 85 is OpenAI's figure for a low-detail image on gpt-4o;
-# high-detail images cost more, but sizing them would mean fetching the image.
-IMAGE_PART_TOKENS = 85
-
 # OpenAI cookbook ("How to count tokens with tiktoken"): every message is wrapped in
 # <|start|>{role/name}\n{content}<|end|>\n, a name costs one more token, and every reply
 # is primed with <|start|>assistant<|message|>.
@@ -47,6 +44,7 @@ _TOKENS_PER_NAME = 1
 _REPLY_PRIMER_TOKENS = 3
 
 _IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
+_FILE_PART_TYPES = frozenset({"file", "input_file"})
 _ENDPOINTS = frozenset({"chat.completions", "completions", "embeddings", "responses"})
 
 
@@ -238,8 +236,8 @@ def count_text(model: str, text: str) -> int:
 def count_chat_prompt(model: str, messages: object) -> int:
     """Prompt tokens of a chat.completions `messages` list, by the OpenAI cookbook rules.
 
-    Best effort on any JSON value: parts and fields of unknown shape count nothing, and
-    each image part counts IMAGE_PART_TOKENS. Never raises on client input.
+    Best effort on any JSON value: parts and fields of unknown shape count nothing;
+    image, audio and file parts count as `media` says. Never raises on client input.
     """
     if not isinstance(messages, list):
         return 0
@@ -289,8 +287,13 @@ def _part_tokens(encoding: tiktoken.Encoding, part: object) -> int:
         return _text_tokens(encoding, part)
     if not isinstance(part, Mapping):
         return 0
-    if part.get("type") in _IMAGE_PART_TYPES:
-        return IMAGE_PART_TOKENS
+    kind = part.get("type")
+    if kind in _IMAGE_PART_TYPES:
+        return media.image_part_tokens(part)
+    if kind == "input_audio":
+        return media.audio_part_tokens(part)
+    if kind in _FILE_PART_TYPES:
+        return media.file_part_tokens(part)
     return _text_tokens(encoding, part.get("text")) + _text_tokens(encoding, part.get("refusal"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxy.accounting.record_view import record_json
 from proxy.accounting.reports import query_spend
 from proxy.accounting.spend import SpendQuery, SpendQueryError
 from proxy.admin.errors import error_docs
@@ -29,7 +30,7 @@ async def get_usage_record(request: web.Request, state: ProxyState) -> web.Respo
     record = await state.store.get_usage(request_id)
     if record is None:
         raise NotFoundError(f"No usage record for request {request_id!r}.", code="usage_not_found")
-    return json_response(record.to_dict())
+    return json_response(record_json(record))
 
 
 def spend_routes() -> list[AdminRoute]:

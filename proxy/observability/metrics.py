@@ -63,6 +63,8 @@ _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.
 _TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # The proxy's own share is expected well under a millisecond: fine buckets down there.
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+# Distinct (provider, model, answered model) mismatches logged; past it, only counted.
+_MISMATCHES_LOGGED = 1000
 _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 # The failure reasons of proxy.pipeline.forward (one per failed attempt) → label values.
@@ -202,6 +204,14 @@ class ProxyMetrics:
             "Upstream failures, by provider and reason.",
             ("provider", "reason"),
         )
+        self._model_mismatch = CounterFamily(
+            "costproxy_model_mismatch_total",
+            "Answers naming another model than the target's (a dated snapshot of it counts "
+            "as the same): the provider may have served and charged another model than the "
+            "one billed. By provider and the target's model.",
+            ("provider", "model"),
+        )
+        self._mismatches_logged: set[tuple[str, str, str]] = set()
         self._whatif = CounterFamily(
             "costproxy_whatif_cost_usd_total",
             "What the same tokens would have cost at each configured what-if alternative "
@@ -273,6 +283,7 @@ class ProxyMetrics:
         )
         self._families = (
             self._requests, self._tokens, self._cost, self._billable, self._unpriced, self._whatif,
+            self._model_mismatch,
             self._duration, self._ttft, self._overhead, self._upstream_errors, inflight,
             breakers, breaker_opens, self._store_errors, self._store_latency, reloads,
             generation, store_up, journal_pending, lost, ratelimited,
@@ -349,6 +360,16 @@ class ProxyMetrics:
         label = OTHER if customer is None else self.customers.label(customer)
         key = (model, provider, label, status)
         (self._request_children.get(key) or self._request_child(key)).inc()
+
+    def model_mismatch(self, provider: str, model: str, answered: str) -> bool:
+        """Count an answer naming another model than the target's; True the first time
+        this (provider, model, answered) is seen, so that it is logged once."""
+        self._model_mismatch.labels(provider, model).inc()
+        key = (provider, model, answered)
+        if key in self._mismatches_logged or len(self._mismatches_logged) >= _MISMATCHES_LOGGED:
+            return False
+        self._mismatches_logged.add(key)
+        return True
 
     def rate_limited(self, kind: str) -> None:
         """A request refused by a rate limit of this kind ("requests" or "tokens")."""

@@ -10,6 +10,7 @@ from proxy.accounting import tokens
 from proxy.accounting.billing import NO_MARKUP, Markup
 from proxy.accounting.pricing import FUSD_PER_NUSD, cost_fusd, round_half_even
 from proxy.accounting.records import Usage, UsageRecord
+from proxy.accounting.stream_errors import StreamError
 from proxy.accounting.whatif import what_if_costs
 from proxy.routing.routes import Route, Target
 
@@ -30,6 +31,9 @@ class Exchange:
     status: int = 0  # what the client got (499: it went away mid-stream)
     upstream_status: int = 0  # what the upstream answered; 0: no answer
     usage: Usage | None = None  # as reported by the upstream
+    stream_error: StreamError | None = None  # the error event a 200 stream ended with
+    answered_model: str | None = None  # the `model` the upstream's answer names
+    service_tier: str | None = None  # the answer's, when it carried no usage
     completion_text: str = ""  # non-streaming: text to estimate from, when usage is missing
     stream_counter: tokens.TokenCounter | None = None  # streaming: the same, counted as it goes
     first_byte_at: float | None = None
@@ -49,37 +53,46 @@ def _estimate(ex: Exchange) -> Usage:
         completion = tokens.count_text(model, ex.completion_text)
     else:
         completion = 0
-    return Usage(input_tokens=prompt, output_tokens=completion, source="estimated")
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        service_tier=ex.service_tier,
+        source="estimated",
+    )
 
 
 def settle(ex: Exchange) -> UsageRecord:
     """The request's usage record, computed once (later calls return the same record).
 
     Usage comes from the upstream when it reported it; otherwise, if the upstream produced
-    anything (a 2xx), it is counted with tiktoken; an error the upstream answered or no
-    answer at all costs nothing. The cost is priced at the prices in force when the
-    request arrived; what the customer is charged (billable) from the same exact figure.
+    anything (a 2xx, unless its stream ended in an error the provider does not bill), it
+    is counted with tiktoken; an error the upstream answered or no answer at all costs
+    nothing. The cost is priced at the prices in force when the request arrived; what
+    the customer is charged (billable) from the same exact figure.
     """
     if ex.record is not None:
         return ex.record
-    charged = ex.usage is not None or 200 <= ex.upstream_status < 300
+    billable = 200 <= ex.upstream_status < 300 and (
+        ex.stream_error is None or ex.stream_error.billed
+    )
+    charged = ex.usage is not None or billable
     if ex.usage is not None:
         usage = ex.usage
     elif charged:
         usage = _estimate(ex)
     else:
-        usage = Usage()
+        usage = Usage(service_tier=ex.service_tier)
     price = ex.target.price
     cost: int | None = 0
-    billable: int | None = 0
+    charge: int | None = 0
     if not charged:
         pass
     elif price is None:
-        cost = billable = None
+        cost = charge = None
     else:
         fusd = cost_fusd(usage, price, ex.ts_ms)
         cost = round_half_even(fusd, FUSD_PER_NUSD)
-        billable = ex.markup.billable_nusd(fusd)
+        charge = ex.markup.billable_nusd(fusd)
     now = time.perf_counter()
     ex.record = UsageRecord(
         request_id=ex.request_id,
@@ -114,6 +127,6 @@ def settle(ex: Exchange) -> UsageRecord:
         web_search_requests=usage.web_search_requests,
         service_tier=usage.service_tier,
         provider_cost_nusd=usage.provider_cost_nusd,
-        billable_nusd=billable,
+        billable_nusd=charge,
     )
     return ex.record

@@ -21,7 +21,7 @@ from proxy.budgets.rules import stated_max_output
 from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange
 from proxy.pipeline.relay import Answer, fetch, relay_stream, whole_response
-from proxy.pipeline.request import upstream_body, upstream_headers
+from proxy.pipeline.request import has_duplicate_model, upstream_body, upstream_headers
 from proxy.routing.retry import (
     Failure,
     RetryPolicy,
@@ -93,13 +93,17 @@ def _failed(ex: Exchange, health: TargetHealth, now: float, reason: str) -> None
 
 
 async def _attempt(
-    request: web.Request, ex: Exchange, raw: bytes, deadline: float | None
+    request: web.Request, ex: Exchange, raw: bytes, deadline: float | None, duplicate_model: bool
 ) -> tuple[Answer | UpstreamError, bool]:
     """One attempt on `ex.target`: its answer or the error it failed with, and whether
     the proxy asked for stream usage itself."""
     target = ex.target
     body, injected_usage = upstream_body(
-        raw, ex.payload, ex.endpoint, target.provider.wire_model(target.model)
+        raw,
+        ex.payload,
+        ex.endpoint,
+        target.provider.wire_model(target.model),
+        duplicate_model=duplicate_model,
     )
     headers = upstream_headers(request.headers, target.provider.headers())
     try:
@@ -143,6 +147,7 @@ async def forward(
     panic = not any(health.of(t).breaker.allows(loop.time()) for t in order)
     failures: list[Failure] = []
     refused: set[int] = set()  # lost the half-open probe slot to another request
+    duplicate_model = has_duplicate_model(raw)
     last: Answer | UpstreamError | None = None
     while True:
         now = loop.time()
@@ -169,7 +174,9 @@ async def forward(
         target_health.requests += 1
         started = loop.time()
         try:
-            outcome, injected_usage = await _attempt(request, ex, raw, policy.deadline)
+            outcome, injected_usage = await _attempt(
+                request, ex, raw, policy.deadline, duplicate_model
+            )
         except BaseException:  # the client went away: the attempt has no outcome
             if not panic:
                 target_health.breaker.release()

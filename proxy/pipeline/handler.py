@@ -65,12 +65,14 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
         try:
             hold = await budgets.reserve(request, ex, len(raw))  # 429: nothing goes upstream
         except ProxyError as exc:
+            exc.headers.setdefault("x-request-id", ex.request_id)
             report_refused(state, ex, exc)
             raise
         try:
             return await forward(request, ex, order, raw, state.health, state.rng)
         except ProxyError as exc:
             ex.status = exc.status
+            exc.headers.setdefault("x-request-id", ex.request_id)  # its record's id
             raise
         finally:
             # 3. Settle: every routed request is recorded exactly once, however it ended.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -18,7 +19,7 @@ from proxy.accounting import tokens
 from proxy.accounting.pricing import format_usd
 from proxy.accounting.sse import SSESplitter, event_data
 from proxy.accounting.stream_usage import StreamUsageWatcher
-from proxy.accounting.usage import completion_text, find_usage
+from proxy.accounting.usage import completion_text, find_usage, parsed_reading
 from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange, settle
 
@@ -150,28 +151,41 @@ async def _fetch(ex: Exchange, body: bytes, headers: CIMultiDict[str], stream: b
         raise
 
 
+def _passable(content_type: str, data: bytes) -> bool:
+    """Whether an upstream error body can reach the client as it was sent: anything but
+    an empty body or an HTML page (a load balancer's or gateway's own error page, which
+    no API client can read: the client gets the proxy's OpenAI-shaped error instead)."""
+    head = data.lstrip()[:1]
+    if not head:
+        return False
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type not in ("text/html", "application/xhtml+xml") and head != b"<"
+
+
 async def whole_response(ex: Exchange, answer: Answer) -> web.Response:
     """Relay a whole upstream answer as it came (any status), billed by its usage."""
     upstream, data = answer.upstream, answer.data or b""
     ex.upstream_status = ex.status = upstream.status
     if 200 <= upstream.status < 300:
-        ex.usage = find_usage(data)
+        reading = find_usage(data, ex.endpoint)
+        ex.usage, ex.answered_model = reading.usage, reading.model
         if ex.usage is None:
             await tokens.ready(ex.target.model)  # the estimate below counts with it
             try:
-                ex.completion_text = completion_text(ex.endpoint, orjson.loads(data))
+                parsed = orjson.loads(data)
             except orjson.JSONDecodeError:
                 # Billed as the prompt alone (the upstream did take it), answered as an error.
                 raise UpstreamError(
                     f"Provider {ex.target.provider.name!r} sent a malformed JSON answer.",
                     code="upstream_invalid_response",
                 ) from None
-    elif "json" not in upstream.headers.get("Content-Type", ""):
-        # An HTML error page from a load balancer or gateway: the client gets OpenAI's shape.
+            ex.completion_text = completion_text(ex.endpoint, parsed)
+            ex.answered_model = ex.answered_model or parsed_reading(parsed, ex.endpoint).model
+    elif not _passable(upstream.headers.get("Content-Type", ""), data):
         retry_after = upstream.headers.get("Retry-After")
         raise UpstreamError(
             f"Provider {ex.target.provider.name!r} answered HTTP {upstream.status} "
-            "with a non-JSON body.",
+            + ("with an empty body." if not data.strip() else "with an HTML page."),
             status=upstream.status,
             code="upstream_error",
             headers={"Retry-After": retry_after} if retry_after else None,
@@ -240,14 +254,38 @@ async def _write_eof(response: web.StreamResponse) -> bool:
     return True
 
 
+async def _drain(
+    ex: Exchange,
+    upstream: aiohttp.ClientResponse,
+    splitter: SSESplitter,
+    watch: Callable[[bytes], bool],
+) -> bool:
+    """Read the rest of a stream whose client hung up, discarding it but watching it
+    for usage, until it ends or the route's drain time is up. True: it ended."""
+    try:
+        async with asyncio.timeout(ex.route.drain_timeout_s):
+            while chunk := await _next_chunk(ex, upstream):
+                for event in splitter.feed(chunk):
+                    watch(event)
+    except TimeoutError:
+        return False
+    tail = splitter.remainder()
+    if tail:
+        watch(tail)
+    return ex.status in (200, 499)
+
+
 async def relay_stream(
     request: web.Request, ex: Exchange, answer: Answer, injected_usage: bool
 ) -> web.StreamResponse:
     """Relay an upstream event stream from its first chunk on. Past this point nothing is
-    retried: a failure ends the client's stream cleanly and what was sent is billed."""
+    retried: a failure ends the client's stream cleanly and what was sent is billed. A
+    client that hangs up is handled by the route's `on_client_disconnect` (close: cut
+    the upstream and estimate; drain: read the rest for the provider's own usage)."""
     upstream = answer.upstream
     clean_end = False
     client_watch: asyncio.Task[None] | None = None
+    draining = ex.route.on_client_disconnect == "drain"
     try:
         ex.upstream_status = ex.status = 200
         ex.first_byte_at = answer.at
@@ -258,9 +296,10 @@ async def relay_stream(
         splitter = SSESplitter()
         response = web.StreamResponse(status=200, headers=_client_headers(upstream.headers, ex))
         await response.prepare(request)
-        client_watch = asyncio.get_running_loop().create_task(
-            _close_when_client_leaves(request, upstream)
-        )
+        if not draining:
+            client_watch = asyncio.get_running_loop().create_task(
+                _close_when_client_leaves(request, upstream)
+            )
         client_gone = False
         chunk = answer.first_chunk or b""
         while chunk:
@@ -270,7 +309,9 @@ async def relay_stream(
                 break
             chunk = await _next_chunk(ex, upstream)
         client_gone = client_gone or _client_left(request)
-        if not client_gone:
+        if client_gone and draining and ex.status == 200:
+            clean_end = await _drain(ex, upstream, splitter, watcher.observe)
+        elif not client_gone:
             clean_end = ex.status == 200
             tail = splitter.remainder()
             # A tail after a clean end is a last event without its blank line: relay it,
@@ -282,11 +323,8 @@ async def relay_stream(
                 client_gone = not await _write(response, tail)
             if not client_gone:
                 client_gone = not await _write_eof(response)
-        if client_gone:
-            ex.status = 499  # the client went away: bill what it was sent
-        ex.usage = watcher.usage
+        _settle_stream(ex, watcher, client_gone)
         if ex.usage is None:
-            watcher.flush_text()
             await tokens.ready(ex.target.model)  # settle estimates with it
         return response
     except asyncio.CancelledError:
@@ -299,3 +337,18 @@ async def relay_stream(
             upstream.release()
         else:
             upstream.close()  # stop the upstream generating tokens nobody will read
+
+
+def _settle_stream(ex: Exchange, watcher: StreamUsageWatcher, client_gone: bool) -> None:
+    """What the stream told about its billing, onto the exchange."""
+    watcher.finish()
+    ex.usage, ex.answered_model, ex.service_tier = (
+        watcher.usage,
+        watcher.model,
+        watcher.service_tier,
+    )
+    ex.stream_error = watcher.error
+    if client_gone:
+        ex.status = 499  # the client went away: bill what the provider bills for it
+    elif watcher.error is not None:
+        ex.status = watcher.error.status  # the status the stream's error stands for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import orjson
@@ -10,7 +11,7 @@ from multidict import CIMultiDict
 
 from proxy.errors import BadRequestError, PayloadTooLargeError
 
-__all__ = ["read_payload", "upstream_body", "upstream_headers"]
+__all__ = ["has_duplicate_model", "read_payload", "upstream_body", "upstream_headers"]
 
 # Which top-level fields each endpoint requires, and the JSON types the proxy relies on.
 _REQUIRED = {
@@ -105,16 +106,41 @@ def check_payload(endpoint: str, payload: dict) -> None:
             )
 
 
+def has_duplicate_model(raw: bytes) -> bool:
+    """Whether the body's top-level object names `model` more than once.
+
+    orjson keeps the last of duplicate keys, and the proxy routes and bills that one;
+    an upstream whose parser keeps the first would serve another model than the one
+    billed, so such a body is sent re-serialised, with one `model`. Only bodies with
+    two or more `"model"` strings anywhere (a tool schema may have such a property) are
+    parsed again, keeping each object's pairs.
+    """
+    if raw.count(b'"model"') < 2:
+        return False
+    top: list[list[tuple[str, object]]] = [[]]
+
+    def keep_pairs(pairs: list[tuple[str, object]]) -> dict:
+        top[0] = pairs  # objects close inside out: the top-level one is the last
+        return dict(pairs)
+
+    try:
+        json.loads(raw, object_pairs_hook=keep_pairs)
+    except (ValueError, RecursionError):
+        return True  # read differently than orjson did: send what orjson read
+    return sum(1 for key, _ in top[0] if key == "model") > 1
+
+
 def upstream_body(
-    raw: bytes, payload: dict, endpoint: str, upstream_model: str
+    raw: bytes, payload: dict, endpoint: str, upstream_model: str, *, duplicate_model: bool
 ) -> tuple[bytes, bool]:
     """The body to send upstream, and whether the proxy asked for stream usage itself.
 
     Only `model` and, for streams, `stream_options.include_usage` may change; when
-    neither does, the client's bytes go upstream untouched.
+    neither does, and the body names its model once, the client's bytes go upstream
+    untouched. Otherwise it is re-serialised with exactly one `model`: the target's.
     """
     injected = False
-    changed = False
+    changed = duplicate_model
     if payload.get("stream") is True and endpoint in _USAGE_OPTION:
         options = payload.get("stream_options") or {}
         if options.get("include_usage") is not True:

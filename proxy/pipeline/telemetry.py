@@ -3,9 +3,11 @@ request log. The calls below are the only places the handler reports anything.""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from proxy.access.ratelimit import RateLimitError
+from proxy.accounting.billed_model import answered_as_billed
 from proxy.accounting.records import UsageRecord
 from proxy.errors import ProxyError
 from proxy.observability.metrics import upstream_errors
@@ -13,6 +15,8 @@ from proxy.pipeline.exchange import Exchange
 from proxy.state import ProxyState
 
 __all__ = ["report_refused", "report_rejected", "report_settled"]
+
+log = logging.getLogger("costproxy.usage")
 
 
 def report_settled(state: ProxyState, ex: Exchange, record: UsageRecord) -> None:
@@ -22,6 +26,20 @@ def report_settled(state: ProxyState, ex: Exchange, record: UsageRecord) -> None
     reasons = upstream_errors(ex.failures, ex.upstream_status)
     state.metrics.observe(record, overhead_s, reasons)
     state.request_log.routed(record, overhead_s, reasons)
+    target, answered = ex.target, ex.answered_model
+    if answered and not answered_as_billed(
+        target.model, target.provider.wire_model(target.model), answered
+    ):
+        provider = target.provider.name
+        if state.metrics.model_mismatch(provider, target.model, answered):
+            log.warning(
+                "provider %r answered as model %r a request billed as %r (request %s; "
+                "further mismatches of this kind are only counted)",
+                provider,
+                answered,
+                target.model,
+                ex.request_id,
+            )
 
 
 def report_rejected(

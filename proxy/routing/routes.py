@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from proxy.accounting.pricing import PriceSpec, cost_nusd
 from proxy.accounting.records import Usage
 from proxy.accounting.whatif import Alternatives, alternatives_for
-from proxy.config import RouteConfig, Strategy
+from proxy.config import OnClientDisconnect, RouteConfig, Strategy, StreamsConfig
 from proxy.providers import Provider
 
 __all__ = [
@@ -61,6 +61,8 @@ class Route:
     timeout_s: float | None = None
     backoff_base_s: float = 0.25
     backoff_max_s: float = 8.0
+    on_client_disconnect: OnClientDisconnect = "drain"
+    drain_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +140,12 @@ def build_routes(
     providers: Mapping[str, Provider],
     prices: PriceLookup,
     what_if: Alternatives | None = None,
+    streams: StreamsConfig | None = None,
 ) -> dict[str, Route]:
-    """Routes with prices and what-if alternatives resolved. Raises ValueError naming
-    the route on a problem."""
+    """Routes with prices, what-if alternatives and stream settings resolved. Raises
+    ValueError naming the route on a problem."""
     what_if = what_if or {}
+    streams = streams or StreamsConfig()
     routes: dict[str, Route] = {}
     for name, config in models.items():
         ordered = sorted(enumerate(config.targets), key=lambda pair: (pair[1].priority, pair[0]))
@@ -177,5 +181,7 @@ def build_routes(
             timeout_s=config.timeout_s,
             backoff_base_s=config.backoff_base_s,
             backoff_max_s=config.backoff_max_s,
+            on_client_disconnect=config.on_client_disconnect or streams.on_client_disconnect,
+            drain_timeout_s=config.drain_timeout_s or streams.drain_timeout_s,
         )
     return routes

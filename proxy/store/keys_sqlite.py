@@ -17,7 +17,7 @@ import orjson
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import InProcessLimiter, Limiter
 from proxy.accounting.records import UsageRecord
-from proxy.store.sqlite_schema import RECORD_COLUMNS
+from proxy.store.sqlite_schema import RECORD_COLUMNS, record_from_row
 
 __all__ = ["KEYS_SCHEMA", "SQLiteKeysMixin"]
 
@@ -272,10 +272,6 @@ class SQLiteKeysMixin:
         if customer is not None:
             params += (customer,)
         rows = self._connection().execute(sql, (*params, limit)).fetchall()
-        records = []
-        for _rowid, *values in rows:
-            data = dict(zip(RECORD_COLUMNS, values, strict=True))
-            data["tags"] = tuple(orjson.loads(data["tags"]))
-            records.append(UsageRecord(**data))
+        records = [record_from_row(values) for _rowid, *values in rows]
         last = (rows[-1][1 + RECORD_COLUMNS.index("ts_ms")], rows[-1][0]) if rows else after
         return last, records

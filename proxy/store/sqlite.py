@@ -46,6 +46,7 @@ from proxy.store.sqlite_schema import (
     UPSERT_WHAT_IF,
     WHAT_IF,
     missing_metric_columns,
+    record_from_row,
     select_daily_sql,
     select_what_if_sql,
 )
@@ -268,12 +269,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
 
     def _get_usage(self, request_id: str) -> UsageRecord | None:
         values = self._connection().execute(SELECT_USAGE, (request_id,)).fetchone()
-        if values is None:
-            return None
-        data = dict(zip(RECORD_COLUMNS, values, strict=True))
-        data["tags"] = tuple(orjson.loads(data["tags"]))
-        data["what_if"] = orjson.loads(data["what_if"])
-        return UsageRecord(**data)
+        return None if values is None else record_from_row(values)
 
     def _what_if_rows(self, customer: str | None, from_day: str, to_day: str) -> list[WhatIfRow]:
         keys = WHAT_IF[1]

@@ -5,7 +5,10 @@ Aggregate tables are generated from METRIC_FIELDS, so a new metric is one new co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
+
+import orjson
 
 from proxy.accounting.records import METRIC_FIELDS, Breakdown, UsageRecord
 
@@ -27,6 +30,7 @@ __all__ = [
     "WHAT_IF",
     "WHAT_IF_METRICS",
     "missing_metric_columns",
+    "record_from_row",
     "select_daily_sql",
     "select_what_if_sql",
 ]
@@ -34,6 +38,16 @@ __all__ = [
 RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
 # Columns of the usage log stored as JSON text.
 JSON_COLUMNS = frozenset({"tags", "what_if"})
+
+
+def record_from_row(values: Sequence[object]) -> UsageRecord:
+    """A usage-log row (its RECORD_COLUMNS) as the record, its JSON columns decoded."""
+    data = dict(zip(RECORD_COLUMNS, values, strict=True))
+    for name in JSON_COLUMNS:
+        data[name] = orjson.loads(data[name])  # type: ignore[arg-type]
+    data["tags"] = tuple(data["tags"])  # type: ignore[arg-type]
+    return UsageRecord(**data)  # type: ignore[arg-type]
+
 BASE_KEYS = ("customer", "day", "route", "provider", "model")
 # Aggregate table and its key columns per breakdown; the dim column (if any) comes last.
 DAILY: dict[Breakdown, tuple[str, tuple[str, ...]]] = {

@@ -21,6 +21,7 @@ import yaml
 from proxy.accounting.records import UsageRecord
 from proxy.config import parse_config
 from proxy.store.factory import make_store
+from tests.support.money import nusd
 from tests.support.procs import REPO, ServerProcess, free_port, start_proxy
 from tests.support.stack import ADMIN_TOKEN, ENV, Stack, base_config
 
@@ -79,11 +80,6 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def nusd(usd: str) -> int:
-    whole, _, frac = usd.partition(".")
-    return int(whole) * 10**9 + int(frac.ljust(9, "0"))
-
-
 async def test_export_streams_10k_records_with_totals_equal_to_spend(
     stack: Stack, http: aiohttp.ClientSession
 ):
@@ -115,10 +111,10 @@ async def test_export_streams_10k_records_with_totals_equal_to_spend(
         assert growth_mib < 0.5 * len(data) / 2**20 + 8, "the export was not streamed"
         if fmt == "jsonl":
             rows = [orjson.loads(line) for line in data.splitlines()]
-            costs = [row["cost_nusd"] or 0 for row in rows]
+            costs = [nusd(row["cost_usd"]) or 0 for row in rows]
         else:
             rows = list(csv.DictReader(io.StringIO(data.decode())))
-            costs = [int(row["cost_nusd"] or 0) for row in rows]
+            costs = [nusd(row["cost_usd"] or None) or 0 for row in rows]
             assert {row["end_user"] for row in rows} == {f'user,"{i}"' for i in range(5)}
         assert len(rows) == RECORDS
         assert sum(costs) == expected

@@ -269,6 +269,37 @@ async def test_breaker(running: Reloadable, http: aiohttp.ClientSession) -> None
     assert await state_after_one_failure() == "open"
 
 
+async def test_streams(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    async def hang_up_after_one_event() -> dict:
+        headers = {
+            "Authorization": f"Bearer {ACME_KEY}",
+            "x-mock-chunks": "20",
+            "x-mock-chunk-delay-ms": "20",
+        }
+        resp = await http.post(
+            running.proxy.url + "/v1/chat/completions",
+            json={**BODY, "stream": True},
+            headers=headers,
+        )
+        request_id = resp.headers["x-request-id"]
+        await resp.content.readuntil(b"\n\n")
+        resp.close()
+        for _ in range(200):  # written when the proxy is done with the upstream
+            async with http.get(
+                f"{running.proxy.url}/admin/v1/usage/{request_id}", headers=ADMIN
+            ) as answer:
+                if answer.status == 200:
+                    return await answer.json()
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no record for {request_id}")
+
+    # drain (the default): the rest is read for the provider's usage; close: estimated.
+    assert (await hang_up_after_one_event())["usage_source"] == "upstream"
+    await applied(running, http, lambda c: c.update(streams={"on_client_disconnect": "close"}))
+    assert (await hang_up_after_one_event())["usage_source"] == "estimated"
+    await applied(running, http, lambda c: c.pop("streams"))
+
+
 async def test_reload_watch(running: Reloadable, http: aiohttp.ClientSession) -> None:
     await applied(running, http, lambda c: c["reload"].update(watch=True))
     before = await running.generation(http)

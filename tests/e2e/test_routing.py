@@ -27,6 +27,7 @@ from tests.support.fleet import (
     start_upstreams,
     usage_record,
 )
+from tests.support.money import nusd
 from tests.support.procs import ServerProcess, start_proxy
 from tests.support.stack import ACME_KEY, ENV, UPSTREAM_KEY
 
@@ -187,7 +188,7 @@ async def test_a_failing_primary_falls_back_to_the_secondary_at_its_price(
     assert (record["route"], record["provider"], record["model"]) == (route, "b", "small")
     assert record["attempts"] == 2
     assert record["status"] == 200
-    assert record["cost_nusd"] == cost_nusd(PRICES["b/small"], 1000, 100, 200)
+    assert nusd(record["cost_usd"]) == cost_nusd(PRICES["b/small"], 1000, 100, 200)
     providers = await admin_get(http, fleet.proxy, "/admin/v1/providers")
     primary = next(
         t
@@ -214,7 +215,7 @@ async def test_a_stream_that_fails_before_its_first_byte_is_retried(
     )
     record = await usage_record(http, fleet.proxy, raw.headers["x-request-id"])
     assert (record["provider"], record["attempts"], record["status"]) == ("b", 2, 200)
-    assert record["cost_nusd"] == cost_nusd(PRICES["b/small"], 50, 0, 8)
+    assert nusd(record["cost_usd"]) == cost_nusd(PRICES["b/small"], 50, 0, 8)
 
 
 async def test_a_failure_after_the_first_streamed_byte_is_not_retried_and_bills_the_part_sent(
@@ -236,7 +237,7 @@ async def test_a_failure_after_the_first_streamed_byte_is_not_retried_and_bills_
     prompt = tokens.count_prompt("chat.completions", body, "big")
     delivered = tokens.count_text("big", " word0 word1 word2")
     assert (record["input_tokens"], record["output_tokens"]) == (prompt, delivered)
-    assert record["cost_nusd"] == cost_nusd(PRICES["a/big"], prompt, 0, delivered) > 0
+    assert nusd(record["cost_usd"]) == cost_nusd(PRICES["a/big"], prompt, 0, delivered) > 0
 
 
 # --- every target fails ------------------------------------------------------------------
@@ -253,7 +254,7 @@ async def test_when_every_target_fails_the_last_upstream_error_goes_back_as_sent
     assert response.json()["error"]["message"] == "The engine is currently overloaded (mock)."
     assert response.headers["x-costproxy-attempts"] == "3"
     record = await usage_record(http, fleet.proxy, response.headers["x-request-id"])
-    assert (record["attempts"], record["status"], record["cost_nusd"]) == (3, 503, 0)
+    assert (record["attempts"], record["status"], nusd(record["cost_usd"])) == (3, 503, 0)
 
 
 @pytest.mark.parametrize(
@@ -276,7 +277,7 @@ async def test_when_every_target_fails_without_an_answer_the_client_gets_an_upst
         assert (error["type"], error["code"]) == ("upstream_error", code)
         assert resp.headers["x-costproxy-attempts"] == str(attempts)
         record = await usage_record(http, fleet.proxy, resp.headers["x-request-id"])
-    assert (record["attempts"], record["status"], record["cost_nusd"]) == (attempts, status, 0)
+    assert (record["attempts"], record["status"], nusd(record["cost_usd"])) == (attempts, status, 0)
 
 
 # --- weighted ----------------------------------------------------------------------------
@@ -407,7 +408,7 @@ async def test_azure_deployment_url_api_version_and_key_header(
     assert "Authorization" not in sent["headers"]
     record = await usage_record(http, fleet.proxy, raw.headers["x-request-id"])
     assert record["model"] == "gpt-4o"
-    assert record["cost_nusd"] == cost_nusd(PRICES["azure/gpt-4o"], 100, 0, 10)
+    assert nusd(record["cost_usd"]) == cost_nusd(PRICES["azure/gpt-4o"], 100, 0, 10)
 
 
 async def test_providers_lists_providers_targets_and_routes(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import aiohttp
 
 from tests.support.fleet import config_path, cost_nusd
-from tests.support.money import expected_nusd, usd
+from tests.support.money import expected_nusd, nusd, usd
 from tests.support.procs import REPO
 from tests.support.stack import ALTERNATIVES, BACKEND_KEY, ENV, PRICES, Stack
 
@@ -174,13 +174,13 @@ async def test_what_if_equals_token_counts_times_alternative_prices(
     for request_id, (_, model, (i, c, o, _r), _) in zip(ids, REQUESTS, strict=True):
         record = await stack.usage(http, request_id)
         want = {alt: cost_nusd(ALTERNATIVES[alt], i, c, o) for alt in alternatives(model)}
-        assert record["what_if"] == want
+        assert record["what_if"] == {alt: usd(cost) for alt, cost in want.items()}
         actual = cost_nusd(PRICES[model], i, c, o) if model in PRICES else 0
-        assert record["cost_nusd"] == (actual if model in PRICES else None)
-        for alt, nusd in want.items():
+        assert nusd(record["cost_usd"]) == (actual if model in PRICES else None)
+        for alt, cost in want.items():
             sums = expected.setdefault((alt, model), [0, 0])
             sums[0] += actual
-            sums[1] += nusd
+            sums[1] += cost
 
     spend = await stack.spend(http, customer=customer, group_by="model", what_if="1")
     section = spend["what_if"]

@@ -25,7 +25,7 @@ import orjson
 import pytest
 
 from proxy.accounting import tokens
-from tests.support.money import expected_nusd
+from tests.support.money import expected_nusd, nusd
 from tests.support.procs import ServerProcess, free_port, start_proxy
 from tests.support.sse import sse_text
 from tests.support.stack import BACKEND_KEY, ENV, SECRETS, Stack, base_config
@@ -53,6 +53,12 @@ def faulty(upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory) ->
     config["prices"] |= {
         f"{name}/gpt-4o-mini": {"input": "0.15", "cached_input": "0.075", "output": "0.60"}
         for name in ("refused", "nxdomain", "slow")
+    }
+    # A client that hangs up cuts the upstream (the default drains it: see
+    # test_client_disconnect.py).
+    config["models"]["closing-model"] = {
+        "targets": [{"provider": "openai", "model": "gpt-4o-mini"}],
+        "on_client_disconnect": "close",
     }
     proxy = start_proxy(config, directory, ENV)
     yield Stack(proxy=proxy, upstream=upstream, backend="sqlite")
@@ -160,7 +166,7 @@ async def test_a_broken_stream_ends_cleanly_and_bills_what_was_delivered(
     assert record["status"] == record_status
     assert record["usage_source"] == "estimated"
     assert (record["input_tokens"], record["output_tokens"]) == (PROMPT_TOKENS, delivered)
-    assert record["cost_nusd"] == expected_nusd("gpt-4o-mini", PROMPT_TOKENS, 0, delivered)
+    assert nusd(record["cost_usd"]) == expected_nusd("gpt-4o-mini", PROMPT_TOKENS, 0, delivered)
 
 
 async def test_a_malformed_sse_event_is_relayed_and_usage_still_counts(
@@ -180,7 +186,7 @@ async def test_client_disconnect_closes_the_upstream_within_a_second(
     # A long silence between chunks: the proxy must notice the client left without
     # waiting for its next write.
     _, headers = customer_headers(**{"x-mock-chunks": "50", "x-mock-chunk-delay-ms": "3000"})
-    body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    body = {"model": "closing-model", "messages": MESSAGES, "stream": True}
     resp = await http.post(faulty.url + CHAT, json=body, headers=headers)
     request_id = resp.headers["x-request-id"]
     first = await resp.content.readuntil(b"\n\n")

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from tests.support.stack import PRICES
 
-__all__ = ["expected_nusd", "usd"]
+__all__ = ["expected_nusd", "nusd", "usd"]
 
 
 def expected_nusd(model: str, input_tokens: int, cached: int, output: int) -> int:
@@ -21,3 +21,12 @@ def expected_nusd(model: str, input_tokens: int, cached: int, output: int) -> in
 def usd(nusd: int) -> str:
     sign = "-" if nusd < 0 else ""
     return f"{sign}{abs(nusd) // 10**9}.{abs(nusd) % 10**9:09d}"
+
+
+def nusd(usd_text: str | None) -> int | None:
+    """A money field of the API ("0.000001234", or null) back to nano-dollars, exactly."""
+    if usd_text is None:
+        return None
+    whole, _, frac = usd_text.lstrip("-").partition(".")
+    value = int(whole) * 10**9 + int(frac.ljust(9, "0"))
+    return -value if usd_text.startswith("-") else value

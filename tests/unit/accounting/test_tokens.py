@@ -22,7 +22,6 @@ from tiktoken_ext import openai_public
 
 from proxy.accounting import tokens
 from proxy.accounting.tokens import (
-    IMAGE_PART_TOKENS,
     RankFileError,
     TokenCounter,
     count_chat_prompt,
@@ -35,6 +34,10 @@ from tests.support.procs import REPO
 
 O200K = "gpt-4o"  # a model name standing for each encoding in the tables below
 CL100K = "gpt-4"
+
+# An image by URL cannot be sized: it counts as OpenAI's worked example, a 1024 x 1024
+# image at detail high (85 + 4 tiles x 170).
+URL_IMAGE_TOKENS = 765
 
 
 def n(model: str, text: str) -> int:
@@ -385,12 +388,12 @@ CHAT_CASES: list[tuple[list[Any], Callable[[Callable[[str], int]], int]]] = [
             }
         ],
         lambda t: (
-            3 + t("user") + t("What is in this image?") + IMAGE_PART_TOKENS + t("Be precise.") + 3
+            3 + t("user") + t("What is in this image?") + URL_IMAGE_TOKENS + t("Be precise.") + 3
         ),
     ),
     (
         [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAAA"}}]}],
-        lambda t: 3 + t("user") + 3,  # audio is not estimated
+        lambda t: 3 + t("user") + 3,  # 3 bytes of audio: less than 100 ms
     ),
 ]
 
@@ -520,7 +523,7 @@ RESPONSES_CASES: list[tuple[dict[str, Any], Callable[[Callable[[str], int]], int
             + 3
             + t("user")
             + t("What is this?")
-            + IMAGE_PART_TOKENS
+            + URL_IMAGE_TOKENS
             + 3
             + t("assistant")
             + t("A cat.")

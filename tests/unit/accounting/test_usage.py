@@ -1,4 +1,5 @@
-"""accounting.usage: usage objects in both OpenAI shapes, usage in bodies, and delivered text."""
+"""accounting.usage: where usage is in bodies and stream events, and the delivered text
+(the meaning of usage objects of every shape: test_usage_shapes.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,8 @@ import orjson
 import pytest
 
 from proxy.accounting.records import Usage
-from proxy.accounting.usage import (
-    completion_text,
-    delta_text,
-    find_usage,
-    parse_usage,
-    stream_event_usage,
-)
+from proxy.accounting.usage import completion_text, delta_text, event_reading, find_usage
+from proxy.accounting.usage_shapes import normalise_usage
 
 CHAT_USAGE = {
     "prompt_tokens": 100,
@@ -32,7 +28,7 @@ RESPONSES_USAGE = {
 }
 
 
-# --- parse_usage ----------------------------------------------------------------------------
+# --- normalise_usage: both OpenAI shapes ----------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -94,8 +90,8 @@ RESPONSES_USAGE = {
         ),
     ],
 )
-def test_parse_usage(usage: Any, expected: Usage) -> None:
-    assert parse_usage(usage) == expected
+def test_normalise_usage(usage: Any, expected: Usage) -> None:
+    assert normalise_usage(usage, "chat.completions") == expected
 
 
 @pytest.mark.parametrize(
@@ -125,7 +121,7 @@ def test_parse_usage(usage: Any, expected: Usage) -> None:
     ],
 )
 def test_unusable_usage_is_none_not_zero(usage: Any) -> None:
-    assert parse_usage(usage) is None
+    assert normalise_usage(usage, "chat.completions") is None
 
 
 # --- find_usage -----------------------------------------------------------------------------
@@ -202,7 +198,7 @@ def chat_body(content: Any, *, usage_first: bool = False, **extra: Any) -> dict:
     ],
 )
 def test_find_usage_reads_the_real_usage(body: bytes) -> None:
-    assert find_usage(body) == REAL_USAGE
+    assert find_usage(body, "chat.completions").usage == REAL_USAGE
 
 
 def test_find_usage_reads_responses_shape() -> None:
@@ -216,7 +212,7 @@ def test_find_usage_reads_responses_shape() -> None:
             "metadata": {"purpose": "usage"},
         }
     )
-    assert find_usage(body) == Usage(50, 10, 40, 25)
+    assert find_usage(body, "responses").usage == Usage(50, 10, 40, 25)
 
 
 @pytest.mark.parametrize(
@@ -241,10 +237,10 @@ def test_find_usage_reads_responses_shape() -> None:
     ],
 )
 def test_find_usage_without_usable_usage_is_none(body: bytes) -> None:
-    assert find_usage(body) is None
+    assert find_usage(body, "chat.completions").usage is None
 
 
-# --- stream_event_usage ---------------------------------------------------------------------
+# --- event_reading ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -261,8 +257,8 @@ def test_find_usage_without_usable_usage_is_none(body: bytes) -> None:
         ({"type": "response.output_text.delta", "delta": "usage"}, None),
     ],
 )
-def test_stream_event_usage(event: dict, expected: Usage | None) -> None:
-    assert stream_event_usage(event) == expected
+def test_event_reading(event: dict, expected: Usage | None) -> None:
+    assert event_reading(event, "responses").usage == expected
 
 
 # --- delta_text / completion_text -----------------------------------------------------------

@@ -364,3 +364,12 @@ def test_store_health_and_journal_backlog_are_read_at_scrape_time():
     assert value(m, "costproxy_store_up") == 0
     assert value(m, "costproxy_journal_pending_records") == 42
     assert value(m, "costproxy_usage_records_lost_total") == 1
+
+
+def test_model_mismatches_are_counted_and_each_kind_logged_once() -> None:
+    m = metrics()
+    assert m.model_mismatch("openai", "gpt-4.1-nano", "gpt-4.1") is True
+    assert m.model_mismatch("openai", "gpt-4.1-nano", "gpt-4.1") is False
+    assert m.model_mismatch("openai", "gpt-4.1-nano", "gpt-4o") is True
+    got = value(m, "costproxy_model_mismatch_total", provider="openai", model="gpt-4.1-nano")
+    assert got == 3
