@@ -220,16 +220,21 @@ def _print_list(report: dict) -> None:
     print(_aligned(columns, rows))
 
 
-def _print_rates(label: str, rates: dict, indent: str = "  ") -> None:
-    print(f"{indent}{label}:")
-    for name, usd in rates["usd_per_mtok"].items():
-        print(f"{indent}  {name:<15} {usd}")
-    for tier in rates["tiers"]:
-        changed = ", ".join(f"{k} {v}" for k, v in tier["usd_per_mtok"].items()
-                            if v != rates["usd_per_mtok"][k])  # fmt: skip
-        print(f"{indent}  above {tier['above_input_tokens']:,} input tokens: {changed}")
-    print(f"{indent}  {'per_request':<15} {rates['per_request_usd']} USD")
-    print(f"{indent}  {'per_web_search':<15} {rates['per_web_search_usd']} USD")
+def _print_part(label: str, part: dict) -> None:
+    """One table: a row per dimension, a column per variant (standard first)."""
+    columns = {"standard": part["standard"], **part["variants"]}
+    dims = list(part["standard"]["usd_per_mtok"])
+    rows = [[d, *(c["usd_per_mtok"][d] for c in columns.values())] for d in dims]
+    rows.append(["per_request_usd", *(c["per_request_usd"] for c in columns.values())])
+    rows.append(["per_web_search_usd", *(c["per_web_search_usd"] for c in columns.values())])
+    print(label)
+    table = _aligned(["usd_per_mtok", *columns], rows)
+    print("\n".join("  " + line for line in table.splitlines()))
+    for name, rates in columns.items():
+        for tier in rates["tiers"]:
+            changed = ", ".join(f"{k} {v}" for k, v in tier["usd_per_mtok"].items()
+                                if v != rates["usd_per_mtok"][k])  # fmt: skip
+            print(f"  {name} above {tier['above_input_tokens']:,} input tokens: {changed}")
 
 
 def _print_show(entry: dict) -> None:
@@ -246,12 +251,10 @@ def _print_show(entry: dict) -> None:
     if source.get("rounded"):
         print(f"rounded to the femto-dollar: {'; '.join(source['rounded'])}")
     for version in entry["versions"]:
-        print(f"from {version['from'] or 'the start'} (USD per 1M tokens):")
+        since = version["from"] or "the start"
         for part in version["day_parts"]:
-            where = "" if len(version["day_parts"]) == 1 else f" from {part['from_utc']} UTC"
-            _print_rates(f"standard{where}", part["standard"])
-            for name, rates in part["variants"].items():
-                _print_rates(f"{name}{where}", rates)
+            daily = "" if len(version["day_parts"]) == 1 else f", daily from {part['from_utc']} UTC"
+            _print_part(f"from {since}{daily}:", part)
 
 
 def _emit(args: argparse.Namespace, data: Any, printer) -> None:
@@ -399,6 +402,8 @@ def _run(func):
         except CliError as exc:
             print(f"costproxy prices: {exc}", file=sys.stderr)
             return 1
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
     return run
