@@ -13,7 +13,7 @@ in force, ten integer products, and one rounding to the nano-dollar (half to eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from proxy.accounting.records import Usage
@@ -267,10 +267,6 @@ def round_half_even(numerator: int, denominator: int) -> int:
     if twice > denominator or (twice == denominator and quotient % 2 == 1):
         quotient += 1
     return quotient
-
-
-def token_rates_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(TokenRates))
 
 
 # --- USD strings at the edges ------------------------------------------------------------
