@@ -27,11 +27,12 @@ import orjson
 from proxy.accounting.catalogue import load_catalogue
 from proxy.accounting.catalogue_dump import dump, read_dump
 from proxy.accounting.price_book import ResolvedPrice
-from proxy.accounting.price_diff import ModelChange, diff_catalogues, diff_prices
+from proxy.accounting.price_diff import diff_catalogues, diff_prices
 from proxy.accounting.price_view import price_entry
 from proxy.accounting.reports import query_spend
 from proxy.accounting.spend import SpendQuery, SpendQueryError
 from proxy.admin.prices import model_price, prices_report
+from proxy.cli.price_tables import aligned, print_change, print_list, print_show
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError, ProxyError
 from proxy.state import Snapshot, build_snapshot
@@ -171,92 +172,6 @@ def _traffic(args: argparse.Namespace) -> dict:
     return asyncio.run(run())
 
 
-# --- printing -------------------------------------------------------------------------------
-
-
-def _aligned(columns: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += [
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    return "\n".join(lines)
-
-
-def _notes(entry: dict) -> str:
-    now = entry["now"]
-    notes = []
-    if now["standard"]["tiers"]:
-        notes.append("tiers above " + ", ".join(
-            f"{t['above_input_tokens']:,}" for t in now["standard"]["tiers"]))  # fmt: skip
-    if now["variants"]:
-        notes.append("variants " + ", ".join(sorted(now["variants"])))
-    dated = [v["from"] for v in entry["versions"] if v["from"]]
-    if dated:
-        notes.append("from " + ", ".join(dated))
-    if any(len(v["day_parts"]) > 1 for v in entry["versions"]):
-        notes.append(f"by time of day (now: from {now['from_utc']} UTC)")
-    return "; ".join(notes)
-
-
-def _source(entry: dict) -> str:
-    source = entry["source"]
-    if source["kind"] == "config":
-        return f"config {source['key']}"
-    return f"{source['catalogue']} {source['key']}"
-
-
-def _print_list(report: dict) -> None:
-    print(f"Prices in force at {report['at']} (USD per 1M tokens)")
-    rows = []
-    for e in report["targets"]:
-        if not e["priced"]:
-            rows.append([e["provider"], e["model"], "UNPRICED", "-", "-", "-", e["reason"]])
-            continue
-        tokens = e["now"]["standard"]["usd_per_mtok"]
-        rows.append([e["provider"], e["model"], _source(e), tokens["input"],
-                     tokens["cached_input"], tokens["output"], _notes(e)])  # fmt: skip
-    columns = ["provider", "model", "source", "input", "cached", "output", "notes"]
-    print(_aligned(columns, rows))
-
-
-def _print_part(label: str, part: dict) -> None:
-    """One table: a row per dimension, a column per variant (standard first)."""
-    columns = {"standard": part["standard"], **part["variants"]}
-    dims = list(part["standard"]["usd_per_mtok"])
-    rows = [[d, *(c["usd_per_mtok"][d] for c in columns.values())] for d in dims]
-    rows.append(["per_request_usd", *(c["per_request_usd"] for c in columns.values())])
-    rows.append(["per_web_search_usd", *(c["per_web_search_usd"] for c in columns.values())])
-    print(label)
-    table = _aligned(["usd_per_mtok", *columns], rows)
-    print("\n".join("  " + line for line in table.splitlines()))
-    for name, rates in columns.items():
-        for tier in rates["tiers"]:
-            changed = ", ".join(f"{k} {v}" for k, v in tier["usd_per_mtok"].items()
-                                if v != rates["usd_per_mtok"][k])  # fmt: skip
-            print(f"  {name} above {tier['above_input_tokens']:,} input tokens: {changed}")
-
-
-def _print_show(entry: dict) -> None:
-    print(f"{entry['provider']}/{entry['model']} (billed under {entry['price_namespace']})")
-    if entry["routes"]:
-        print(f"routes: {', '.join(entry['routes'])}")
-    if not entry["priced"]:
-        print(f"no price: {entry['reason']}")
-        return
-    source = entry["source"]
-    print(f"source: {_source(entry)}")
-    if source.get("not_billed"):
-        print(f"catalogue prices not billed: {', '.join(source['not_billed'])}")
-    if source.get("rounded"):
-        print(f"rounded to the femto-dollar: {'; '.join(source['rounded'])}")
-    for version in entry["versions"]:
-        since = version["from"] or "the start"
-        for part in version["day_parts"]:
-            daily = "" if len(version["day_parts"]) == 1 else f", daily from {part['from_utc']} UTC"
-            _print_part(f"from {since}{daily}:", part)
-
-
 def _emit(args: argparse.Namespace, data: Any, printer) -> None:
     if args.json:
         print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
@@ -268,11 +183,11 @@ def _emit(args: argparse.Namespace, data: Any, printer) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    _emit(args, _report(args), _print_list)
+    _emit(args, _report(args), print_list)
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    _emit(args, _one(args), _print_show)
+    _emit(args, _one(args), print_show)
 
 
 def cmd_unpriced(args: argparse.Namespace) -> None:
@@ -296,14 +211,14 @@ def cmd_unpriced(args: argparse.Namespace) -> None:
         if targets:
             rows = [[e["provider"], e["model"], ",".join(e["routes"]), e["reason"]]
                     for e in targets]  # fmt: skip
-            print(_aligned(["provider", "model", "routes", "why"], rows))
+            print(aligned(["provider", "model", "routes", "why"], rows))
         print()
         span = f"{traffic['from']} .. {traffic['to']} (UTC)"
         print(f"Models seen in traffic with an unknown cost, {span}: {len(seen)}")
         if seen:
             rows = [[g["provider"], g["model"], str(g["requests"]), str(g["unpriced_requests"])]
                     for g in seen]  # fmt: skip
-            print(_aligned(["provider", "model", "requests", "unpriced_requests"], rows))
+            print(aligned(["provider", "model", "requests", "unpriced_requests"], rows))
 
     _emit(args, data, printer)
 
@@ -368,7 +283,7 @@ def cmd_diff(args: argparse.Namespace) -> None:
         print(f"Catalogue: genai-prices {old['version']} -> {new['version']} (installed): "
               f"{len(changes)} models changed")  # fmt: skip
         for change in changes:
-            _print_change(change)
+            print_change(change)
         if "config" in data:
             print()
             print("Config prices: against the catalogue (prices in force now, USD per 1M tokens)")
@@ -384,12 +299,6 @@ def cmd_diff(args: argparse.Namespace) -> None:
                               f"config {leaf['config']}")  # fmt: skip
 
     _emit(args, data, printer)
-
-
-def _print_change(change: ModelChange) -> None:
-    print(f"  {change.kind} {change.key}")
-    for leaf in change.changes:
-        print(f"      {leaf.path}: {leaf.old} -> {leaf.new}")
 
 
 # --- registration ----------------------------------------------------------------------------
