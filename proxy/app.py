@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 
 from aiohttp import web
 
@@ -23,6 +24,7 @@ from proxy.middleware import error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
 from proxy.pipeline.handler import endpoint_handler
+from proxy.reconcile.schedule import RECONCILER, ReconcileScheduler, reconciling
 from proxy.reload import RELOADER, Reloader
 from proxy.state import STATE, build_state
 from proxy.store.base import Store
@@ -74,6 +76,7 @@ def _reload_hooks(app: web.Application, reloader: Reloader) -> None:
     reloader.add_hook("alerts", alerts)
     reloader.add_hook("rate_limits", lambda c: limits.use_config(c.customers))
     reloader.add_hook("request_log", request_log)
+    reloader.add_hook("reconcile", lambda c: app[RECONCILER].wake())
     missing = reloader.missing_hooks()
     if missing:  # a section would silently keep its start-up value: a bug, not a config error
         raise RuntimeError(f"reload hooks not registered: {', '.join(missing)}")
@@ -96,7 +99,7 @@ def create_app(
     state = build_state(config, store or make_store(config.store), source=source)
     app[STATE] = state
     if config_path is not None:
-        reloader = app[RELOADER] = Reloader(state, config_path, env)
+        reloader = app[RELOADER] = Reloader(state, Path(config_path), env)
         state.metrics.watch_reloads(
             lambda: (reloader.succeeded, reloader.failed, state.snapshot.generation)
         )
@@ -106,6 +109,8 @@ def create_app(
     )
     app[BUDGETS] = guard = build_budget_guard(config, state.store, lambda: recorder.store_available)
     state.metrics.watch_budgets(guard.snapshot)
+    app[RECONCILER] = reconciler = ReconcileScheduler(state, env)
+    state.metrics.watch_reconcile(reconciler.figures)
     app.on_response_prepare.append(add_remaining_header)
 
     async def list_models(request: web.Request) -> web.Response:
@@ -130,6 +135,7 @@ def create_app(
     add_admin_api(app)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(_budgets_lifecycle)
+    app.cleanup_ctx.append(reconciling)  # after _lifecycle: it needs the store open
     if config_path is not None:
         app.cleanup_ctx.append(_reloading)
     add_access(app)  # after _lifecycle: it needs the store open

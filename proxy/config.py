@@ -46,13 +46,17 @@ __all__ = [
     "PriceTierConfig",
     "PriceVariantConfig",
     "ProviderConfig",
+    "ReconcileConfig",
     "ReloadConfig",
+    "ReportConfig",
     "RequestLogConfig",
     "RouteConfig",
     "ServerConfig",
     "StoreConfig",
     "TargetConfig",
+    "TolerancePct",
     "WebhookConfig",
+    "env_secret",
     "interpolate_env",
     "load_config",
     "load_config_text",
@@ -165,6 +169,32 @@ class RequestLogConfig(_Model):
     enabled: bool = True
 
 
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class ReportConfig(_Model):
+    """Where the provider publishes its own usage and cost reports (see proxy.reconcile).
+
+    `project_ids` (OpenAI projects, Anthropic workspaces) and `api_key_ids` say which of
+    the organisation's traffic is this provider's: the reports are filtered to them.
+    """
+
+    kind: Literal["openai", "anthropic"]
+    # The name of the environment variable that holds the admin key (never the key).
+    admin_key_env: str = Field(pattern=_ENV_NAME)
+    base_url: str | None = None  # default: the provider's public API
+    project_ids: list[str] = Field(default_factory=list)
+    api_key_ids: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("report base_url must be an http(s) URL")
+        return None if value is None else value.rstrip("/")
+
+
 class ProviderConfig(_Model):
     kind: Literal["openai", "azure"] = "openai"
     base_url: str
@@ -180,6 +210,8 @@ class ProviderConfig(_Model):
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(600.0, gt=0)
     max_connections: int = Field(1000, gt=0)
+    # The provider's own usage and cost reports, for `costproxy reconcile`.
+    report: ReportConfig | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -478,6 +510,59 @@ class AlertsConfig(_Model):
     redeliver_s: float = Field(60.0, gt=0)
 
 
+Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=6)]
+
+
+class TolerancePct(_Model):
+    """How far the proxy's figures may be from the provider's report, in percent of the
+    report's figure. Providers round the amounts of their cost reports; tokens are exact."""
+
+    tokens: Percent = Decimal(0)  # requests and every token count
+    cost: Percent = Decimal("0.5")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_number_for_both(cls, value: Any) -> Any:
+        if isinstance(value, int | float | Decimal | str):
+            number = Decimal(repr(value)) if isinstance(value, float) else value
+            return {"tokens": number, "cost": number}
+        return value
+
+
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ReconcileConfig(_Model):
+    """Check a provider's spend against its own report periodically (one instance at a
+    time): the `days` UTC days ending `lag_days` before today, every `every`."""
+
+    provider: str
+    every: str = Field("1d", pattern=_DURATION.pattern)  # "30m", "6h", "1d"
+    days: int = Field(3, ge=1, le=31)
+    # Days end before the report of them is complete: 1 checks up to yesterday.
+    lag_days: int = Field(1, ge=0, le=30)
+    tolerance_pct: TolerancePct = Field(default_factory=TolerancePct)
+    # After a failed attempt (report unreachable, refused key), try again this soon.
+    retry_s: float = Field(900.0, gt=0)
+    # A run (fetch and compare) is given this long; it is also the lease of the instance
+    # running it.
+    timeout_s: float = Field(600.0, gt=0)
+
+    @property
+    def every_s(self) -> int:
+        match = _DURATION.match(self.every)
+        assert match is not None  # checked by the pattern
+        return int(match.group(1)) * _SECONDS[match.group(2)]
+
+    @field_validator("every")
+    @classmethod
+    def _not_zero(cls, value: str) -> str:
+        if int(value[:-1]) == 0:
+            raise ValueError("every must be longer than zero, e.g. 1d or 6h")
+        return value
+
+
 class KeyConfig(_Model):
     key: SecretStr | None = None
     key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
@@ -522,6 +607,7 @@ class Config(_Model):
     global_: ScopeBudgets = Field(default_factory=ScopeBudgets, alias="global")
     budgeting: BudgetingConfig = Field(default_factory=BudgetingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    reconcile: list[ReconcileConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Config:
@@ -541,7 +627,27 @@ class Config(_Model):
                 raise ValueError(f"tags: key {tag!r} must be 'name=value', e.g. feature=story")
         if self.metrics.port is not None and self.metrics.port == self.server.port:
             raise ValueError("metrics.port must differ from server.port (or be left unset)")
+        self._reconciled_providers_have_reports()
         return self
+
+    def _reconciled_providers_have_reports(self) -> None:
+        seen: set[str] = set()
+        for i, entry in enumerate(self.reconcile):
+            provider = self.providers.get(entry.provider)
+            if provider is None:
+                known = ", ".join(sorted(self.providers))
+                raise ValueError(
+                    f"reconcile.{i}.provider: {entry.provider!r} is not defined under "
+                    f"providers (known: {known})"
+                )
+            if provider.report is None:
+                raise ValueError(
+                    f"reconcile.{i}.provider: provider {entry.provider!r} has no 'report' "
+                    "(kind, admin_key_env) to reconcile against"
+                )
+            if entry.provider in seen:
+                raise ValueError(f"reconcile: provider {entry.provider!r} is listed twice")
+            seen.add(entry.provider)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -571,6 +677,15 @@ def interpolate_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
     if isinstance(value, list):
         return [interpolate_env(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def env_secret(name: str, env: Mapping[str, str] | None = None) -> SecretStr:
+    """The secret in environment variable `name` (the config names variables that hold
+    secrets needed only by some commands, such as report admin keys)."""
+    value = (os.environ if env is None else env).get(name)
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set (it holds the admin key)")
+    return SecretStr(value)
 
 
 class _DecimalLoader(yaml.SafeLoader):

@@ -6,6 +6,8 @@ middleware turns it into a generic 500 without leaking the traceback to the clie
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
@@ -38,7 +40,7 @@ class ProxyError(Exception):
         self.param = param
         self.headers = headers or {}
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {
             "error": {
                 "message": self.message,

@@ -21,7 +21,7 @@ def admin_listener_guard(admin_port: int):
     @web.middleware
     async def guard(request: web.Request, handler) -> web.StreamResponse:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
-        on_admin = bool(sockname) and sockname[1] == admin_port
+        on_admin = sockname is not None and sockname[1] == admin_port
         if request.path not in _BOTH and request.path.startswith("/admin/") != on_admin:
             raise NotFoundError(f"Unknown path {request.path}", code="not_found")
         return await handler(request)

@@ -64,6 +64,9 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "global": ("budgets",),
     "budgeting": ("budgets",),
     "alerts": ("alerts",),
+    # The scheduler reads it each round (providers.<name>.report at each run); the hook
+    # starts a round at once.
+    "reconcile": ("reconcile",),
 }
 # What a running process cannot take over: listening sockets, the store, and the label
 # set of customer metrics (series already exported would change meaning).

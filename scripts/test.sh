@@ -31,4 +31,5 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 .venv/bin/ruff check .
+.venv/bin/mypy  # the files and strictness are in pyproject.toml [tool.mypy]
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"

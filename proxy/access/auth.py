@@ -45,7 +45,10 @@ class Attribution:
 
 
 def _digest(key: KeyConfig) -> str:
-    return key.key_sha256.lower() if key.key_sha256 else secret_sha256(key.key.get_secret_value())
+    if key.key_sha256:
+        return key.key_sha256.lower()
+    assert key.key is not None  # the config requires one of the two
+    return secret_sha256(key.key.get_secret_value())
 
 
 def key_id(key: KeyConfig) -> str:

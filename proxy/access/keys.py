@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 __all__ = [
     "ISSUED_KEY_PREFIX",
@@ -60,13 +61,13 @@ class IssuedKey:
     def live(self, now_ms: int) -> bool:
         return self.expires_ms is None or now_ms < self.expires_ms
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["models"] = None if self.models is None else list(self.models)
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> IssuedKey:
+    def from_dict(cls, data: dict[str, Any]) -> IssuedKey:
         models = data.get("models")
         return cls(**{**data, "models": None if models is None else tuple(models)})
 
@@ -81,9 +82,9 @@ class Customer:
     created_ms: int = 0
     updated_ms: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Customer:
+    def from_dict(cls, data: dict[str, Any]) -> Customer:
         return cls(**data)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from proxy.accounting.journal import Journal, JournalFullError
 from proxy.accounting.records import UsageRecord
 from proxy.errors import StoreUnavailableError
-from proxy.store.guard import GuardedStore
+from proxy.store.base import Store
 
 __all__ = ["RecorderPolicy", "UsageRecorder"]
 
@@ -36,7 +36,7 @@ class UsageRecorder:
     write started so far, each ending in the store or in the journal (the spend API calls
     it, so one instance reads its own writes; shutdown calls it, so nothing is lost)."""
 
-    def __init__(self, store: GuardedStore, journal: Journal, policy: RecorderPolicy) -> None:
+    def __init__(self, store: Store, journal: Journal, policy: RecorderPolicy) -> None:
         self._store = store
         self._journal = journal
         self._policy = policy

@@ -6,7 +6,7 @@ Money is an integer number of nano-dollars (1e-9 USD) everywhere inside the prog
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "METRIC_FIELDS",
@@ -85,11 +85,11 @@ class UsageRecord:
     provider_cost_nusd: int | None = None  # what the provider says it cost, where it says
     billable_nusd: int | None = None  # what the customer is charged (billing markup)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _RECORD_FIELDS}
 
     @classmethod
-    def from_dict(cls, data: dict) -> UsageRecord:
+    def from_dict(cls, data: dict[str, Any]) -> UsageRecord:
         values = {k: v for k, v in data.items() if k in _RECORD_FIELD_SET}
         values["tags"] = tuple(values.get("tags") or ())
         values["what_if"] = dict(values.get("what_if") or {})

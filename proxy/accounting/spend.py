@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from proxy.accounting.pricing import format_usd
 from proxy.accounting.records import (
@@ -106,8 +107,8 @@ def _month_end(day: date) -> date:
     return date.fromordinal(first_of_next.toordinal() - 1)
 
 
-def totals_json(totals: Totals) -> dict:
-    out: dict = {}
+def totals_json(totals: Totals) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for name in METRIC_FIELDS:
         value = getattr(totals, name)
         if name in MONEY_FIELDS:
@@ -135,7 +136,7 @@ def summarize(
     query: SpendQuery,
     base_rows: Iterable[AggregateRow],
     breakdown_rows: Iterable[AggregateRow] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The spend answer. `total` always comes from the base rows; groups come from the
     breakdown rows when grouping by tag or end user (a request with two tags counts in
     both tag groups, so only then may the groups add up to more than the total)."""
@@ -143,7 +144,7 @@ def summarize(
     total = Totals()
     for row in base_list:
         total.add(row.totals)
-    answer: dict = {
+    answer: dict[str, Any] = {
         "from": query.from_day.isoformat(),
         "to": query.to_day.isoformat(),
         "customer": query.customer,
@@ -152,7 +153,7 @@ def summarize(
     }
     if not query.group_by:
         return answer
-    groups: dict[tuple, Totals] = {}
+    groups: dict[tuple[str | None, ...], Totals] = {}
     for row in base_list if breakdown_rows is None else breakdown_rows:
         key = tuple(_dimension_value(row, dim) for dim in query.group_by)
         groups.setdefault(key, Totals()).add(row.totals)
@@ -163,14 +164,14 @@ def summarize(
     return answer
 
 
-def summarize_what_if(query: SpendQuery, rows: Iterable[WhatIfRow]) -> dict:
+def summarize_what_if(query: SpendQuery, rows: Iterable[WhatIfRow]) -> dict[str, Any]:
     """Actual vs alternative cost per alternative and the query's group_by dimensions.
 
     The actual figures are those of the requests each alternative covers. `saving_usd`
     is actual minus alternative (positive: the alternative is cheaper); it is null where
     some of the requests had no price, since their actual cost is unknown.
     """
-    groups: dict[tuple, tuple[Totals, list[int]]] = {}
+    groups: dict[tuple[str | None, ...], tuple[Totals, list[int]]] = {}
     for row in rows:
         key = (row.alternative, *(_dimension_value(row, dim) for dim in query.group_by))
         totals, alternative = groups.setdefault(key, (Totals(), [0]))

@@ -10,6 +10,7 @@ from proxy.admin.keys import key_routes
 from proxy.admin.openapi import openapi_routes
 from proxy.admin.prices import price_routes
 from proxy.admin.providers import provider_routes
+from proxy.admin.reconcile import reconcile_routes
 from proxy.admin.routes import add_admin_route_table
 from proxy.admin.spend import spend_routes
 from proxy.admin.usage import usage_routes
@@ -31,6 +32,7 @@ def add_admin_api(app: web.Application) -> None:
         customer_routes(),
         usage_routes(),
         price_routes(),
+        reconcile_routes(),
         openapi_routes(),
     ):
         add_admin_route_table(app, routes)

@@ -103,7 +103,8 @@ def build_openapi(routes: Iterable[AdminRoute]) -> dict[str, Any]:
 
 
 async def get_openapi(request: web.Request, state: ProxyState) -> web.Response:
-    return json_response(build_openapi(request.app[ADMIN_ROUTES]))
+    routes = request.app[ADMIN_ROUTES]
+    return json_response(build_openapi(routes))
 
 
 def openapi_routes() -> list[AdminRoute]:

@@ -9,6 +9,7 @@ be answered many times: the claim makes it fire once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from proxy.accounting.pricing import format_usd_short
 from proxy.budgets.rules import BudgetRule, CounterState, period_reset_ms
@@ -60,7 +61,7 @@ class Alert:
     name: str  # "threshold:80" | "forecast"
     now_ms: int
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, Any]:
         """The webhook body and the structured log line's fields."""
         reset = period_reset_ms(self.rule.period, self.state.pid)
         threshold = int(self.name.split(":")[1]) if self.name.startswith("threshold:") else None

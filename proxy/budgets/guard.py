@@ -207,7 +207,7 @@ class BudgetGuard:
         if self._store_up():
             ttl_ms = int(self.settings.reservation_ttl_s * 1000)
             try:
-                answer = await self.store.reserve_budget(request_id, amount, counters, ttl_ms)
+                stored = await self.store.reserve_budget(request_id, amount, counters, ttl_ms)
             except _STORE_ERRORS as exc:
                 self.stats.store_errors += 1
                 log.error(
@@ -217,8 +217,8 @@ class BudgetGuard:
                     exc,
                 )
             else:
-                self.offline.remember(applicable.periods(), answer.states)
-                return answer
+                self.offline.remember(applicable.periods(), stored.states)
+                return stored
         answer = self.offline.reserve(
             request_id,
             amount,

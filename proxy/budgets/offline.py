@@ -57,7 +57,9 @@ class OfflineLedger:
     def charges(self) -> list[Charge]:
         return list(self._charges.values())
 
-    def remember(self, counters: Sequence[tuple[str, Period]], states: Sequence[CounterState]):
+    def remember(
+        self, counters: Sequence[tuple[str, Period]], states: Sequence[CounterState]
+    ) -> None:
         """The store's figures for these counters, from a reserve or settle answer."""
         known = self._known
         for (scope, period), state in zip(counters, states, strict=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal, TypeGuard
 
 from proxy.accounting.pricing import PriceBound, format_usd_short, parse_usd
 from proxy.config import BudgetConfig
@@ -55,7 +55,7 @@ class BudgetRule:
     def from_config(cls, budget: BudgetConfig) -> BudgetRule:
         return cls(budget.period, parse_usd(budget.limit_usd), budget.hard, budget.alert_at)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "period": self.period,
             "limit_usd": format_usd_short(self.limit_nusd),
@@ -149,7 +149,7 @@ def stated_max_output(payload: Mapping[str, object]) -> int | None:
     return max(stated) if stated else None
 
 
-def _count(value: object) -> bool:
+def _count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

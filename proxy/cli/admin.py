@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -33,6 +33,7 @@ from proxy.store.factory import make_store
 __all__ = ["add_admin_commands"]
 
 Direct = Callable[[Store], Awaitable[dict | None]]
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ def _run(args: argparse.Namespace, call: Call) -> int:
     return 0
 
 
-def _model(cls: type[BaseModel], **values: Any) -> BaseModel:
+def _model(cls: type[M], **values: Any) -> M:
     try:
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
@@ -160,16 +161,16 @@ def _keys_call(args: argparse.Namespace) -> Call:
                 "DELETE",
                 f"/admin/v1/keys/{_quote(args.key_id)}",
                 None,
-                lambda s: access_service.revoke_key(s, args.key_id),  # type: ignore[arg-type,return-value]
+                lambda s: access_service.revoke_key(s, args.key_id),
                 True,
             )
         case _:
-            body = _model(KeyRotate, grace_s=args.grace_s)
+            rotate = _model(KeyRotate, grace_s=args.grace_s)
             return Call(
                 "POST",
                 f"/admin/v1/keys/{_quote(args.key_id)}/rotate",
-                body,
-                lambda s: access_service.rotate_key(s, args.key_id, body),  # type: ignore[arg-type]
+                rotate,
+                lambda s: access_service.rotate_key(s, args.key_id, rotate),
                 True,
             )
 
@@ -187,7 +188,7 @@ def _customers_call(args: argparse.Namespace) -> Call:
                 "PUT",
                 f"/admin/v1/customers/{_quote(args.id)}",
                 body,
-                lambda s: access_service.put_customer(s, args.id, body),  # type: ignore[arg-type]
+                lambda s: access_service.put_customer(s, args.id, body),
                 True,
             )
         case "get":
@@ -202,7 +203,7 @@ def _customers_call(args: argparse.Namespace) -> Call:
                 "DELETE",
                 f"/admin/v1/customers/{_quote(args.id)}",
                 None,
-                lambda s: access_service.delete_customer(s, args.id),  # type: ignore[arg-type,return-value]
+                lambda s: access_service.delete_customer(s, args.id),
                 True,
             )
 

@@ -20,6 +20,7 @@ from proxy import mock_upstream
 from proxy.accounting.spend import DIMENSIONS, SpendQuery, SpendQueryError
 from proxy.cli.admin import add_admin_commands
 from proxy.cli.prices import add_price_commands, unpriced_target_problems
+from proxy.cli.reconcile import add_reconcile_command
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
 from proxy.listeners import listen_sockets
@@ -266,6 +267,11 @@ def cmd_budgets(args: argparse.Namespace) -> int:
     return run_budgets(args, _load(args.config))
 
 
+def _run_mock_upstream(args: argparse.Namespace) -> int:
+    mock_upstream.run(args)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="costproxy", description=__doc__)
     parser.add_argument("--log-level", default=os.environ.get("COSTPROXY_LOG_LEVEL", "INFO"))
@@ -308,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
     add_admin_commands(sub)
     add_price_commands(sub)
+    add_reconcile_command(sub)
 
     budgets = sub.add_parser("budgets", help="list, set or delete budgets at run time")
     budgets.add_argument("--config", "-c", default="config/costproxy.yaml")
@@ -329,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mock = sub.add_parser("mock-upstream", help="run the fake OpenAI-compatible upstream")
     mock_upstream.add_arguments(mock)
-    mock.set_defaults(func=lambda args: mock_upstream.run(args) or 0)
+    mock.set_defaults(func=_run_mock_upstream)
     return parser
 
 

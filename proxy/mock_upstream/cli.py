@@ -14,7 +14,7 @@ from proxy.mock_upstream.server import create_app
 try:
     import uvloop
 except ImportError:  # optional: not built for every platform
-    uvloop = None
+    uvloop = None  # type: ignore[assignment]  # the module or None, checked before use
 
 __all__ = ["add_arguments", "options_from_args", "run"]
 

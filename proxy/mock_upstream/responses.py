@@ -75,17 +75,17 @@ def responses_stream(
     text = reply_text(chunks)
     at = {"item_id": mid, "output_index": 0, "content_index": 0}
     opening = response_object(rid, mid, created, model, None, None, tier)
-    head = [
+    head: list[dict[str, Any]] = [
         {"type": "response.created", "response": opening},
         {"type": "response.in_progress", "response": opening},
         {"type": "response.output_item.added", "output_index": 0, "item": _message_item(mid, None)},
         {"type": "response.content_part.added", **at, "part": _output_text("")},
     ]
-    pieces = [
+    pieces: list[dict[str, Any]] = [
         {"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []}
         for piece in reply_pieces(chunks)
     ]
-    tail = [
+    tail: list[dict[str, Any]] = [
         {"type": "response.output_text.done", **at, "text": text, "logprobs": []},
         {"type": "response.content_part.done", **at, "part": _output_text(text)},
         {"type": "response.output_item.done", "output_index": 0, "item": _message_item(mid, text)},

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -56,7 +56,7 @@ RECORDED_REQUESTS = web.AppKey("mock_recorded_requests", deque[RecordedRequest])
 # Stream id (the id of its events) -> outcome; the last _RECORD_LIMIT streams.
 STREAMS = web.AppKey("mock_streams", dict[str, StreamOutcome])
 _BASE = web.AppKey("mock_base_behaviour", Behaviour)
-_IDS = web.AppKey("mock_ids", itertools.count)
+_IDS: web.AppKey[Iterator[int]] = web.AppKey("mock_ids")
 
 Payload = dict[str, Any]
 Builder = Callable[[web.Request, Payload, Behaviour], Awaitable[web.StreamResponse]]
@@ -154,7 +154,8 @@ def _forced_error(status: int, html: bool) -> web.Response:
 def _ids(request: web.Request, b: Behaviour) -> tuple[int, int]:
     if b.fixed_ids:
         return 0, 1_700_000_000
-    return next(request.app[_IDS]), int(time.time())
+    ids = request.app[_IDS]
+    return next(ids), int(time.time())
 
 
 def _include_usage(payload: Payload) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 
 from proxy.budgets.book import parse_scope
 from proxy.observability.metric_core import CallbackFamily
@@ -42,7 +43,7 @@ def _gauges(
 ) -> list[tuple[tuple[str, ...], float]]:
     """Rows {scope, period, customer} of the spent or limit gauges, for the scopes metrics
     may name: end users never become labels, customers only within metrics.max_customers."""
-    rows = []
+    rows: list[tuple[tuple[str, ...], float]] = []
     for key, usd in sorted(values.items()):
         scope, _, period = key.rpartition("|")
         kind, names = parse_scope(scope)
@@ -57,9 +58,13 @@ def _gauges(
     return rows
 
 
+def _unlabelled(value: float) -> list[tuple[tuple[str, ...], float]]:
+    return [((), value)]
+
+
 def render_budgets(snapshot: dict, label_customer: Callable[[str], str]) -> str:
     families = [
-        CallbackFamily(name, help_text, "counter", (), lambda v=snapshot[key]: [((), v)])
+        CallbackFamily(name, help_text, "counter", (), partial(_unlabelled, snapshot[key]))
         for key, name, help_text in _COUNTERS
     ]
     families += [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
@@ -23,6 +24,7 @@ from proxy.observability.metric_core import (
     HistogramChild,
     HistogramFamily,
 )
+from proxy.observability.reconcile_metrics import ReconcileFigures, render_reconcile
 from proxy.routing.breaker import STATE_CODES
 from proxy.routing.target_health import HealthBook, TargetHealth
 
@@ -244,6 +246,7 @@ class ProxyMetrics:
         )
         self._reloads: Callable[[], tuple[int, int, int]] | None = None
         self._budgets: Callable[[], dict] | None = None
+        self._reconcile: Callable[[], Sequence[ReconcileFigures]] | None = None
         reloads = CallbackFamily(
             "costproxy_config_reloads_total",
             "Config reloads, by result: ok, or rejected (the running config stayed).",
@@ -267,7 +270,7 @@ class ProxyMetrics:
         self._ratelimited = {kind: ratelimited.labels(kind) for kind in ("requests", "tokens")}
         self._store: Callable[[], tuple[bool, int, int]] | None = None
         store_up, journal_pending, lost = (
-            CallbackFamily(name, help_text, kind, (), lambda i=i: self._store_figure(i))
+            CallbackFamily(name, help_text, kind, (), partial(self._store_figure, i))
             for i, (name, kind, help_text) in enumerate(_STORE_FIGURES)
         )
         self._store_errors = CounterFamily(
@@ -348,8 +351,8 @@ class ProxyMetrics:
         for reason in errors:
             self._upstream_errors.labels(provider, reason).inc()
         for alternative, nusd in record.what_if.items():
-            key = (model, provider, alternative)
-            child = self._whatif_children.get(key) or self._whatif_child(key)
+            whatif_key = (model, provider, alternative)
+            child = self._whatif_children.get(whatif_key) or self._whatif_child(whatif_key)
             child.inc(nusd / 1e9)
 
     def rejected(
@@ -404,6 +407,10 @@ class ProxyMetrics:
             "" if self._budgets is None else render_budgets(self._budgets(), self.customers.label)
         )
 
+    def watch_reconcile(self, read: Callable[[], Sequence[ReconcileFigures]]) -> None:
+        """Export the scheduled reconciliations: `read()` is the scheduler's `figures()`."""
+        self._reconcile = read
+
     def _reload_counts(self) -> list[tuple[tuple[str, ...], float]]:
         if self._reloads is None:
             return []
@@ -424,6 +431,8 @@ class ProxyMetrics:
     def exposition(self) -> bytes:
         """Every metric in Prometheus' text format (`CONTENT_TYPE`)."""
         text = "".join(family.render() for family in self._families) + self._budget_families()
+        if self._reconcile is not None:
+            text += render_reconcile(self._reconcile())
         return text.encode() + generate_latest(self._process)
 
     # Label children, made once each.

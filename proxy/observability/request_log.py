@@ -105,7 +105,7 @@ def _emit(line: dict) -> None:
     # makeRecord + handle is what `_log.info()` does, minus its search of the call stack
     # for the caller's file and line (~5 µs a request, for fields this log never shows).
     _log.handle(
-        _log.makeRecord(LOGGER_NAME, logging.INFO, "", 0, orjson.dumps(line).decode(), None, None)
+        _log.makeRecord(LOGGER_NAME, logging.INFO, "", 0, orjson.dumps(line).decode(), (), None)
     )
 
 

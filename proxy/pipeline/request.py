@@ -14,7 +14,7 @@ from proxy.errors import BadRequestError, PayloadTooLargeError
 __all__ = ["has_duplicate_model", "read_payload", "upstream_body", "upstream_headers"]
 
 # Which top-level fields each endpoint requires, and the JSON types the proxy relies on.
-_REQUIRED = {
+_REQUIRED: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "chat.completions": ("messages", list),
     "completions": ("prompt", (str, list)),
     "embeddings": ("input", (str, list)),

@@ -81,7 +81,7 @@ def backoff_s(previous_tries: int, base_s: float, max_s: float, u: float) -> flo
     """Full jitter: uniform in [0, min(max, base * 2**(tries - 1))]; u is uniform in [0, 1)."""
     if previous_tries <= 0:
         return 0.0
-    ceiling = min(max_s, base_s * 2 ** min(previous_tries - 1, 32))
+    ceiling: float = min(max_s, base_s * 2 ** min(previous_tries - 1, 32))
     return u * ceiling
 
 

@@ -15,9 +15,10 @@ __all__ = ["Store"]
 
 
 class Store(Protocol):
-    # The exceptions by which this store says "I am unreachable or failing" (as opposed
-    # to a bug): `GuardedStore` turns them into StoreUnavailableError.
-    unavailable_errors: tuple[type[BaseException], ...]
+    @property
+    def unavailable_errors(self) -> tuple[type[BaseException], ...]:
+        """The exceptions by which this store says "I am unreachable or failing" (as
+        opposed to a bug): `GuardedStore` turns them into StoreUnavailableError."""
 
     async def open(self) -> None:
         """Connect / create schema. Called once at start-up."""
@@ -150,3 +151,15 @@ class Store(Protocol):
 
     def watch_changes(self) -> AsyncIterator[None]:
         """Yields when subscribed and on every published change; may raise on disconnect."""
+
+    # Periodic jobs (the reconciliation with the providers' reports), shared by instances.
+
+    async def claim_lease(self, name: str, ttl_s: float) -> bool:
+        """True for one caller at a time per `name`, across instances: the lease is held
+        until `ttl_s` seconds have passed (it is never released early)."""
+
+    async def put_job_result(self, name: str, result_json: str) -> None:
+        """Keep the job's last result (JSON text), replacing the one before."""
+
+    async def job_result(self, name: str) -> str | None:
+        """The job's last result, or None when it has none yet."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib.resources import files
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
@@ -31,6 +30,7 @@ from proxy.budgets.rules import (
     SettleAnswer,
     period_id,
 )
+from proxy.store.redis_client import RedisClient
 from proxy.store.redis_layout import escape
 
 __all__ = ["RedisBudgets", "budget_key"]
@@ -56,7 +56,7 @@ def _ms(now_ms: int | None) -> str:
 class RedisBudgets:
     """Mixed into RedisStore: uses its client (`_client`) and key prefix."""
 
-    _client: aioredis.Redis | None
+    _client: RedisClient | None
     _reserve_script: AsyncScript | None = None
     _settle_script: AsyncScript | None = None
 
@@ -64,14 +64,14 @@ class RedisBudgets:
     def _b(self) -> str:
         return f"{self.layout.prefix}{{b}}:"  # type: ignore[attr-defined]
 
-    async def _open_budgets(self, client: aioredis.Redis) -> None:
+    async def _open_budgets(self, client: RedisClient) -> None:
         lib = _lua(_LIB)
         self._reserve_script = client.register_script(lib + _lua(_RESERVE))
         self._settle_script = client.register_script(lib + _lua(_SETTLE))
         for script in (self._reserve_script, self._settle_script):
             await client.script_load(script.script)
 
-    def _budget_client(self) -> aioredis.Redis:
+    def _budget_client(self) -> RedisClient:
         if self._client is None:
             raise RuntimeError("RedisStore is not open")
         return self._client

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import Limiter
 from proxy.accounting.records import UsageRecord
 from proxy.store.ratelimit_redis import RedisLimiter
+from proxy.store.redis_client import RedisClient
 from proxy.store.redis_layout import KeyLayout, escape
 
 __all__ = ["CLOCK_SKEW_MS", "AdminLayout", "RedisKeysMixin"]
@@ -80,13 +80,13 @@ def _entry_order(entry_id: str) -> tuple[int, int]:
 class RedisKeysMixin:
     # Provided by RedisStore.
     layout: KeyLayout
-    _opened: Callable[[], tuple[aioredis.Redis, Any]]
+    _opened: Callable[[], tuple[RedisClient, Any]]
 
     @property
     def _adm(self) -> AdminLayout:
         return AdminLayout(self.layout.prefix)
 
-    def _redis(self) -> aioredis.Redis:
+    def _redis(self) -> RedisClient:
         return self._opened()[0]
 
     def rate_limiter(self) -> Limiter:

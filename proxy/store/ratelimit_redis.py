@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from importlib.resources import files
 from itertools import groupby
 
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from proxy.access.ratelimit import Bucket, Decision, Reading
+from proxy.store.redis_client import RedisClient
 from proxy.store.redis_layout import escape
 
 __all__ = ["RedisLimiter"]
@@ -22,7 +22,7 @@ _SCRIPT = "ratelimit_v1.lua"
 
 
 class RedisLimiter:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
         self._lua = files("proxy.store").joinpath("lua", _SCRIPT).read_text(encoding="utf-8")

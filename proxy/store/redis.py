@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import date
 from importlib.resources import files
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -39,7 +40,9 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_redis import RedisBudgets
+from proxy.store.jobs_redis import RedisJobsMixin
 from proxy.store.keys_redis import RedisKeysMixin
+from proxy.store.redis_client import RedisClient
 from proxy.store.redis_layout import (
     KeyLayout,
     base_field,
@@ -54,7 +57,7 @@ __all__ = ["RedisStore"]
 try:
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # optional: redis-py's own (pure-Python) packer is used instead
-    _hiredis_pack = None
+    _hiredis_pack = None  # type: ignore[assignment]  # the function or None, checked before use
 
 _RECORD_SCRIPT = "record_usage_v2.lua"
 # HGETALLs per pipeline in aggregate_rows: big enough for a year of one customer in one
@@ -68,13 +71,13 @@ class _HiredisPackingConnection(Connection):
     installed; its asyncio client always packs in Python, ~0.5 µs per argument, which
     was a third of the store's cost per record."""
 
-    def pack_command(self, *args):  # type: ignore[override]
+    def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD": two words
             args = (*args[0].split(), *args[1:])
         return [_hiredis_pack(args)]
 
 
-class RedisStore(RedisBudgets, RedisKeysMixin):
+class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
     """A `Store` on Redis. All numbers are integer HINCRBYs; nothing is ever a float.
 
     Day, month and log keys expire `retention_days` after their last write; the per-customer
@@ -96,7 +99,7 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         retention_days: int = 400,
         request_index_days: int | None = None,
         max_connections: int = 64,
-        client: aioredis.Redis | None = None,
+        client: RedisClient | None = None,
         cluster_nodes: Sequence[str] = (),
     ) -> None:
         self.url = url
@@ -108,7 +111,7 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         self._request_ttl = (request_index_days or retention_days) * _SECONDS_PER_DAY
         self._given_client = client
         self._cluster_writes = asyncio.Semaphore(max_connections)
-        self._client: aioredis.Redis | None = None
+        self._client: RedisClient | None = None
         self._script: AsyncScript | None = None
         self._queue: list[tuple[UsageRecord, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -241,15 +244,20 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         layout = self.layout
         calls = [self._script_call(record) for record in records]
         if self.cluster_nodes:
-            return list(
-                await asyncio.gather(
-                    *(
-                        self._write_on_cluster(r, k, a)
-                        for r, (k, a) in zip(records, calls, strict=True)
-                    ),
-                    return_exceptions=True,
-                )
+            outcomes = await asyncio.gather(
+                *(
+                    self._write_on_cluster(r, k, a)
+                    for r, (k, a) in zip(records, calls, strict=True)
+                ),
+                return_exceptions=True,
             )
+            # A cancellation (a BaseException) is not an outcome of one record: raise it.
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                    raise outcome
+            return [
+                o for o in outcomes if isinstance(o, Exception) or not isinstance(o, BaseException)
+            ]
         # Not script(client=pipe): redis-py then sends SCRIPT EXISTS before every pipeline,
         # a second round trip. EVALSHA directly and reload only on NOSCRIPT instead.
         async with client.pipeline(transaction=False) as pipe:
@@ -292,13 +300,13 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         async with self._cluster_writes, client.pipeline() as pipe:
             pipe.sadd(layout.customers, record.customer)
             pipe.set(layout.request(record.request_id), pointer, ex=self._request_ttl)
-            applied, written = await asyncio.gather(
+            results = await asyncio.gather(
                 _evalsha(client, script, keys, args), pipe.execute(), return_exceptions=True
             )
-        for result in (applied, written):
+        for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return applied == 1
+        return bool(results[0] == 1)
 
     async def aggregate_rows(
         self, *, customer: str | None, from_day: date, to_day: date, breakdown: Breakdown
@@ -368,7 +376,7 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         client, _ = self._opened()
         return totals_from_hash(await client.hgetall(self.layout.month(customer, month)))
 
-    def _opened(self) -> tuple[aioredis.Redis, AsyncScript]:
+    def _opened(self) -> tuple[RedisClient, AsyncScript]:
         if self._client is None or self._script is None:
             raise RuntimeError("RedisStore is not open")
         return self._client, self._script
@@ -380,7 +388,7 @@ def _cluster_node(node: str) -> ClusterNode:
 
 
 async def _evalsha(
-    client: aioredis.Redis, script: AsyncScript, keys: Sequence[str], args: Sequence[object]
+    client: RedisClient, script: AsyncScript, keys: Sequence[str], args: Sequence[object]
 ) -> object:
     """Run the script by its SHA, loading it first where the server does not know it."""
     try:

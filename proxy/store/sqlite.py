@@ -28,6 +28,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_sqlite import BUDGET_SCHEMA, SQLiteBudgets
+from proxy.store.jobs_sqlite import JOBS_SCHEMA, SQLiteJobsMixin
 from proxy.store.keys_sqlite import KEYS_SCHEMA, SQLiteKeysMixin
 from proxy.store.sqlite_schema import (
     ADDED_COLUMNS,
@@ -56,7 +57,7 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 
 
-class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
+class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin):
     """A `Store` in one SQLite file (WAL mode); parent directories are created on open.
 
     The usage log keeps at most about `usage_log_max_rows` rows: the oldest are deleted every
@@ -161,7 +162,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
             # loss can lose the last transactions, and never corrupts the file.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(SCHEMA + BUDGET_SCHEMA + KEYS_SCHEMA)
+            conn.executescript(SCHEMA + BUDGET_SCHEMA + KEYS_SCHEMA + JOBS_SCHEMA)
             present = {row[1] for row in conn.execute("PRAGMA table_info(usage_log)")}
             for column, ddl in ADDED_COLUMNS.items():
                 if column not in present:
@@ -257,9 +258,14 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
         has_dim = len(keys) > len(BASE_KEYS)
         rows = []
         for values in self._connection().execute(sql, params):
+            customer_id, day, route, provider, model = values[: len(BASE_KEYS)]
             rows.append(
                 AggregateRow(
-                    *values[: len(BASE_KEYS)],
+                    customer_id,
+                    day,
+                    route,
+                    provider,
+                    model,
                     totals=Totals(*values[len(keys) :]),
                     dim=values[len(BASE_KEYS)] if has_dim else None,
                 )
@@ -277,14 +283,21 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
         params: tuple[str, ...] = (from_day, to_day)
         if customer is not None:
             params += (customer,)
-        rows = [
-            WhatIfRow(
-                *values[: len(keys)],
-                totals=Totals(*values[len(keys) : -1]),
-                what_if_nusd=values[-1],
+        rows = []
+        for values in self._connection().execute(sql, params):
+            customer_id, day, route, provider, model, alternative = values[: len(keys)]
+            rows.append(
+                WhatIfRow(
+                    customer_id,
+                    day,
+                    route,
+                    provider,
+                    model,
+                    alternative,
+                    totals=Totals(*values[len(keys) : -1]),
+                    what_if_nusd=values[-1],
+                )
             )
-            for values in self._connection().execute(sql, params)
-        ]
         rows.sort(key=what_if_sort_key)
         return rows
 

@@ -29,6 +29,8 @@ from tests.support.observability import (
 )
 from tests.support.procs import ServerProcess, free_port, start_proxy
 from tests.support.prometheus import PrometheusServer
+from tests.support.reconcile_stack import ADMIN_KEYS_ENV, openai_report
+from tests.support.report_api import FakeReportAPI
 from tests.support.stack import (
     ACME_KEY,
     BACKEND_KEY,
@@ -136,9 +138,13 @@ async def observed(
         "frugal": {"budgets": [{"period": "monthly", "limit_usd": "0", "hard": True}]},
     }
     # acme's unpriced traffic feeds the dashboards' "unpriced" panels: let it through its
-    # hard budget (by default it is refused, see test_unpriced_under_budget).
+    # hard budget (by default it is refused, see tests/e2e/test_prices.py).
     config["budgeting"] = {"unpriced": "allow"}
-    proxy = start_proxy(config, directory, ENV)
+    # Reconciled with a fake of OpenAI's report API, once at start-up.
+    reports = FakeReportAPI().start()
+    config["providers"]["openai"]["report"] = openai_report(reports)
+    config["reconcile"] = [{"provider": "openai", "every": "1h", "lag_days": 0, "days": 1}]
+    proxy = start_proxy(config, directory, {**ENV, **ADMIN_KEYS_ENV})
     prometheus = PrometheusServer(
         job="costproxy",
         targets=[f"127.0.0.1:{metrics_port}"],
@@ -166,6 +172,7 @@ async def observed(
     finally:
         prometheus.close()
         proxy.stop()
+        reports.stop()
 
 
 async def _assert_returns_data(http: aiohttp.ClientSession, observed: Observed, query: Query):

@@ -19,7 +19,9 @@ from proxy.config import Config
 from proxy.reload import RESTART_ONLY, SECTIONS
 from tests.support.fleet import ADMIN, admin_get, config_path, dead_url, rewrite_config
 from tests.support.procs import ServerProcess, start_proxy
+from tests.support.reconcile_stack import ADMIN_KEYS_ENV, openai_report
 from tests.support.reloading import Reloadable
+from tests.support.report_api import FakeReportAPI
 from tests.support.stack import ACME_KEY, ENV, GLOBEX_KEY, METRICS_TOKEN
 from tests.support.webhooks import SECRET, Receiver
 
@@ -61,7 +63,7 @@ def running(
 ) -> Iterator[Reloadable]:
     directory = tmp_path_factory.mktemp("sections")
     config = initial_config(upstream.url, directory)
-    env = {**ENV, "T_METRICS_TOKEN": METRICS_TOKEN}
+    env = {**ENV, **ADMIN_KEYS_ENV, "T_METRICS_TOKEN": METRICS_TOKEN}
     proxy = start_proxy(config, directory, env)
     try:
         yield Reloadable(proxy, config)
@@ -390,3 +392,29 @@ async def test_alerts_webhooks(running: Reloadable, http: aiohttp.ClientSession)
             await asyncio.sleep(0.02)
         assert receiver.accepted, "no alert reached the webhook added by the reload"
         assert receiver.accepted[0]["scope"] == "customer/globex"
+
+
+async def test_reconcile(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    url = running.proxy.url + "/admin/v1/reconcile/a"
+    async with http.get(url, headers=ADMIN) as resp:
+        assert resp.status == 404
+    with FakeReportAPI() as reports:
+
+        def reconciled(c: dict) -> None:
+            c["providers"]["a"]["report"] = openai_report(reports)
+            c["reconcile"] = [{"provider": "a", "every": "1h", "lag_days": 0, "days": 1}]
+
+        await applied(running, http, reconciled)
+        for _ in range(200):  # the reload starts a round at once, not in a minute
+            async with http.get(url, headers=ADMIN) as resp:
+                answer = await resp.json()
+            if answer["status"] != "pending":
+                break
+            await asyncio.sleep(0.05)
+        # The report is empty: earlier tests' traffic of provider a makes it differ.
+        assert answer["status"] in ("matched", "differences"), answer
+        assert answer["result"]["provider"] == "a"
+        assert reports.requests_to("/v1/organization/costs") == 1
+    await applied(running, http, lambda c: c.update(reconcile=[]))
+    async with http.get(url, headers=ADMIN) as resp:
+        assert resp.status == 404

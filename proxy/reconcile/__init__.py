@@ -1,0 +1,1 @@
+"""Reconciliation: the proxy's recorded spend against the provider's own usage and cost reports."""
