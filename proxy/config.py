@@ -205,7 +205,8 @@ class ProviderConfig(_Model):
     # only an address).
     api_version: str | None = None
     deployments: dict[str, str] = Field(default_factory=dict)
-    # Which prefix of the price table this provider is billed under; defaults to its name.
+    # The namespace of this provider's prices (the config's `prices:` keys, and the
+    # catalogue provider it names, see docs/pricing.md); defaults to its name.
     price_namespace: str | None = None
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(600.0, gt=0)
