@@ -25,7 +25,7 @@ class ModelChange:
     kind: Literal["added", "removed", "changed"]
     changes: tuple[Change, ...] = field(default=())
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "model": self.key,
             "change": self.kind,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import fields
 from decimal import Decimal
 from importlib import metadata
+from typing import Any
 
 from proxy.accounting.price_book import PriceSource, ResolvedPrice, Unpriced
 from proxy.accounting.pricing import (
@@ -43,7 +44,7 @@ def _tokens(rates: TokenRates) -> dict[str, str]:
     return {name: usd_per_mtok(getattr(rates, name)) for name in _DIMENSIONS}
 
 
-def _rates(rates: Rates) -> dict:
+def _rates(rates: Rates) -> dict[str, Any]:
     return {
         "usd_per_mtok": _tokens(rates.base),
         "tiers": [
@@ -59,7 +60,7 @@ def _from(version: PriceVersion) -> str | None:
     return None if version.from_ms == ALWAYS_MS else iso_utc(version.from_ms)[:10]
 
 
-def _part(part: DayPart) -> dict:
+def _part(part: DayPart) -> dict[str, Any]:
     seconds = part.start_ms // 1000
     return {
         "from_utc": f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}",
@@ -68,12 +69,12 @@ def _part(part: DayPart) -> dict:
     }
 
 
-def _version(version: PriceVersion) -> dict:
+def _version(version: PriceVersion) -> dict[str, Any]:
     return {"from": _from(version), "day_parts": [_part(p) for p in version.parts]}
 
 
-def _source(source: PriceSource) -> dict:
-    out: dict = {"kind": source.kind, "key": source.key}
+def _source(source: PriceSource) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": source.kind, "key": source.key}
     match = source.catalogue
     if match is not None:
         out |= {
@@ -88,7 +89,7 @@ def _source(source: PriceSource) -> dict:
     return out
 
 
-def price_entry(answer: ResolvedPrice | Unpriced, now_ms: int) -> dict:
+def price_entry(answer: ResolvedPrice | Unpriced, now_ms: int) -> dict[str, Any]:
     """One price: the one in force at `now_ms` (its version and part of the day), and
     every dated version."""
     if isinstance(answer, Unpriced):

@@ -86,10 +86,17 @@ class TokenRates:
         return cls(input, cached, input, input, input, input, output, output, output, output)
 
     def input_max(self) -> int:
-        return max(getattr(self, name) for name in INPUT_DIMENSIONS)
+        return max(
+            self.input,
+            self.cached_input,
+            self.cache_write_5m,
+            self.cache_write_1h,
+            self.input_audio,
+            self.input_image,
+        )
 
     def output_max(self) -> int:
-        return max(getattr(self, name) for name in OUTPUT_DIMENSIONS)
+        return max(self.output, self.reasoning, self.output_audio, self.output_image)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from proxy.accounting.price_diff import ModelChange
 
 __all__ = ["aligned", "print_change", "print_list", "print_part", "print_show"]
@@ -16,7 +18,7 @@ def aligned(columns: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _notes(entry: dict) -> str:
+def _notes(entry: dict[str, Any]) -> str:
     now = entry["now"]
     notes = []
     if now["standard"]["tiers"]:
@@ -32,14 +34,14 @@ def _notes(entry: dict) -> str:
     return "; ".join(notes)
 
 
-def _source(entry: dict) -> str:
+def _source(entry: dict[str, Any]) -> str:
     source = entry["source"]
     if source["kind"] == "config":
         return f"config {source['key']}"
     return f"{source['catalogue']} {source['key']}"
 
 
-def print_list(report: dict) -> None:
+def print_list(report: dict[str, Any]) -> None:
     print(f"Prices in force at {report['at']} (USD per 1M tokens)")
     rows = []
     for e in report["targets"]:
@@ -53,7 +55,7 @@ def print_list(report: dict) -> None:
     print(aligned(columns, rows))
 
 
-def print_part(label: str, part: dict) -> None:
+def print_part(label: str, part: dict[str, Any]) -> None:
     """One table: a row per dimension, a column per variant (standard first)."""
     columns = {"standard": part["standard"], **part["variants"]}
     dims = list(part["standard"]["usd_per_mtok"])
@@ -70,7 +72,7 @@ def print_part(label: str, part: dict) -> None:
             print(f"  {name} above {tier['above_input_tokens']:,} input tokens: {changed}")
 
 
-def print_show(entry: dict) -> None:
+def print_show(entry: dict[str, Any]) -> None:
     print(f"{entry['provider']}/{entry['model']} (billed under {entry['price_namespace']})")
     if entry["routes"]:
         print(f"routes: {', '.join(entry['routes'])}")

@@ -228,7 +228,7 @@ def _config_vs_catalogue(path: str) -> list[dict]:
     snapshot = _snapshot(path)
     book, now_ms = snapshot.prices, _now_ms()
     by_namespace = {p.price_namespace: p for p in snapshot.providers.values()}
-    out = []
+    out: list[dict[str, Any]] = []
     for key in book.config_keys:
         namespace, _, model = key.partition("/")
         provider = by_namespace.get(namespace)
