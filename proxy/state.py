@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 from aiohttp import web
 
 from proxy.access.auth import KeyIndex
+from proxy.accounting.billing import Billing
 from proxy.accounting.journal import Journal
-from proxy.accounting.pricing import PriceTable
+from proxy.accounting.price_book import PriceBook
+from proxy.accounting.pricing import PriceSpec
 from proxy.accounting.recorder import RecorderPolicy, UsageRecorder
 from proxy.accounting.whatif import resolve_rules
 from proxy.config import Config
@@ -42,7 +44,8 @@ class Snapshot:
     keys: KeyIndex
     providers: Mapping[str, Provider]
     routes: Mapping[str, Route]
-    prices: PriceTable
+    prices: PriceBook
+    billing: Billing
     models_body: bytes  # GET /v1/models: the route names
     generation: int = 1  # 1 at start, +1 per successful reload
     loaded_at: float = field(default_factory=time.time)
@@ -85,10 +88,10 @@ def build_snapshot(
         else:
             providers[name] = build_provider(name, provider_config, make_transport)
             providers[name].since_generation = generation
-    prices = PriceTable.build(config.prices)
     try:
-        what_if = resolve_rules(config.what_if, prices)
-        routes = build_routes(config.models, providers, prices, what_if, config.streams)
+        prices = PriceBook(config.prices)
+        what_if = resolve_rules(config.what_if, _alternative_prices(prices, providers))
+        routes = build_routes(config.models, providers, prices.lookup, what_if, config.streams)
     except ValueError as exc:
         raise ConfigError(f"{source}: invalid config: {exc}") from None
     return Snapshot(
@@ -97,10 +100,27 @@ def build_snapshot(
         providers=providers,
         routes=routes,
         prices=prices,
+        billing=Billing.from_config(config),
         models_body=_models_body(config),
         generation=generation,
         make_transport=make_transport,
     )
+
+
+def _alternative_prices(
+    prices: PriceBook, providers: Mapping[str, Provider]
+) -> Callable[[str, str], PriceSpec | None]:
+    """What-if alternatives are named "namespace/model": a configured provider billed
+    under that namespace lends its base_url and kind to find the catalogue provider."""
+    by_namespace = {p.price_namespace: p for p in providers.values()}
+
+    def price_of(namespace: str, model: str) -> PriceSpec | None:
+        provider = by_namespace.get(namespace)
+        if provider is None:
+            return prices.lookup(namespace, model)
+        return prices.lookup(namespace, model, provider.config.base_url, provider.kind)
+
+    return price_of
 
 
 @dataclass(slots=True)
@@ -138,7 +158,7 @@ class ProxyState:
         return self.runtime.current.providers
 
     @property
-    def prices(self) -> PriceTable:
+    def prices(self) -> PriceBook:
         return self.runtime.current.prices
 
 
