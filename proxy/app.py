@@ -24,6 +24,7 @@ from proxy.middleware import compressed_body_guard, error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
 from proxy.pipeline.handler import endpoint_handler
+from proxy.providers.transport import TransportFactory
 from proxy.reconcile.schedule import RECONCILER, ReconcileScheduler, reconciling
 from proxy.reload import RELOADER, Reloader
 from proxy.state import STATE, build_state
@@ -88,9 +89,12 @@ def create_app(
     store: Store | None = None,
     config_path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    make_transport: TransportFactory | None = None,
 ) -> web.Application:
     """The proxy. With `config_path`, the config can be reloaded from that file (SIGHUP,
-    POST /admin/v1/reload, or `reload.watch`); `env` is what it interpolates then."""
+    POST /admin/v1/reload, or `reload.watch`); `env` is what it interpolates then.
+    `make_transport` builds each provider's transport (default: aiohttp, pooled; tests
+    pass a `MockTransport` to run the request path in process)."""
     app = web.Application(
         middlewares=[
             error_middleware,
@@ -99,7 +103,9 @@ def create_app(
         client_max_size=config.server.max_body_bytes,
     )
     source = str(config_path) if config_path is not None else "<config>"
-    state = build_state(config, store or make_store(config.store), source=source)
+    state = build_state(
+        config, store or make_store(config.store), source=source, make_transport=make_transport
+    )
     app[STATE] = state
     if config_path is not None:
         reloader = app[RELOADER] = Reloader(state, Path(config_path), env)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,8 +19,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -31,6 +34,7 @@ from proxy.errors import ConfigError
 __all__ = [
     "AdminConfig",
     "AlertsConfig",
+    "BillingConfig",
     "BreakerConfig",
     "BudgetConfig",
     "BudgetingConfig",
@@ -40,6 +44,8 @@ __all__ = [
     "KeyConfig",
     "MetricsConfig",
     "PriceConfig",
+    "PriceTierConfig",
+    "PriceVariantConfig",
     "ProviderConfig",
     "ReconcileConfig",
     "ReloadConfig",
@@ -57,6 +63,7 @@ __all__ = [
     "load_config_text",
     "load_yaml",
     "parse_config",
+    "price_entries",
 ]
 
 
@@ -215,7 +222,8 @@ class ProviderConfig(_Model):
     # only an address).
     api_version: str | None = None
     deployments: dict[str, str] = Field(default_factory=dict)
-    # Which prefix of the price table this provider is billed under; defaults to its name.
+    # The namespace of this provider's prices (the config's `prices:` keys, and the
+    # catalogue provider it names, see docs/pricing.md); defaults to its name.
     price_namespace: str | None = None
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(600.0, gt=0)
@@ -306,15 +314,130 @@ class ReloadConfig(_Model):
     interval_s: float = Field(2.0, gt=0)
 
 
-Price = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=9)]
+# USD per 1M tokens, or USD. More than 9 decimals would be finer than the femto-dollar per
+# token (nano-dollar per fee) that prices are kept in: rejected, not rounded silently.
+UsdPerMTok = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=9)]
+Usd = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=9)]
 
 
-class PriceConfig(_Model):
-    """USD per 1M tokens. `cached_input` defaults to `input` (no cache discount)."""
+class TokenPricesConfig(_Model):
+    """USD per 1M tokens of each dimension priced apart. One left out costs its parent's
+    price: cache reads and writes, audio and image input cost `input`; a 1-hour cache
+    write costs `cache_write_5m`; reasoning, audio and image output cost `output`."""
 
-    input: Price
-    output: Price
-    cached_input: Price | None = None
+    input: UsdPerMTok | None = None
+    cached_input: UsdPerMTok | None = None
+    cache_write_5m: UsdPerMTok | None = None
+    cache_write_1h: UsdPerMTok | None = None
+    input_audio: UsdPerMTok | None = None
+    input_image: UsdPerMTok | None = None
+    output: UsdPerMTok | None = None
+    reasoning: UsdPerMTok | None = None
+    output_audio: UsdPerMTok | None = None
+    output_image: UsdPerMTok | None = None
+
+    def named_token_prices(self) -> dict[str, Decimal]:
+        return {
+            name: value
+            for name in TokenPricesConfig.model_fields
+            if (value := getattr(self, name)) is not None
+        }
+
+
+class PriceTierConfig(TokenPricesConfig):
+    """Prices for a request with more input tokens than `above_input_tokens` (all of them,
+    cache reads and writes included); they apply to every token of that request."""
+
+    above_input_tokens: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _names_a_price(self) -> PriceTierConfig:
+        if not self.named_token_prices():
+            raise ValueError(
+                "a tier names at least one price, e.g. {above_input_tokens: 200000, input: 6}"
+            )
+        return self
+
+
+def _ascending_tiers(tiers: list[PriceTierConfig]) -> list[PriceTierConfig]:
+    starts = [t.above_input_tokens for t in tiers]
+    if starts != sorted(set(starts)):
+        raise ValueError("tiers must have distinct above_input_tokens, in ascending order")
+    return tiers
+
+
+PriceTiers = Annotated[list[PriceTierConfig], AfterValidator(_ascending_tiers)]
+
+
+class PriceVariantConfig(TokenPricesConfig):
+    """A service tier's (or batch's) prices: what it names replaces the standard price of
+    that dimension (tiers included); the rest stays standard."""
+
+    per_request: Usd | None = None  # USD per request
+    per_web_search: Usd | None = None  # USD per web search the provider ran
+    tiers: PriceTiers = Field(default_factory=list)
+
+
+class PriceConfig(PriceVariantConfig):
+    """One model's prices: USD per 1M tokens of input and output (required), any other
+    dimension, fees, prompt-size tiers, service-tier and batch variants, and the UTC date
+    they apply from (`from:`; a list of entries gives a price its history)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    input: UsdPerMTok
+    output: UsdPerMTok
+    service_tiers: dict[str, PriceVariantConfig] = Field(default_factory=dict)
+    batch: PriceVariantConfig | None = None
+    from_: date | None = Field(None, alias="from")
+
+    @field_validator("service_tiers")
+    @classmethod
+    def _not_batch(cls, value: dict[str, PriceVariantConfig]) -> dict[str, PriceVariantConfig]:
+        if "batch" in value:
+            raise ValueError("batch prices go under batch:, not service_tiers:")
+        return value
+
+
+def _dated_entries(value: PriceConfig | list[PriceConfig]) -> PriceConfig | list[PriceConfig]:
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("a list of prices needs at least one entry")
+        undated = [e for e in value if e.from_ is None]
+        if len(undated) > 1:
+            raise ValueError("only one entry of a price list may leave out from:")
+        dates = [e.from_ for e in value if e.from_ is not None]
+        if len(dates) != len(set(dates)):
+            raise ValueError("two entries of a price list have the same from: date")
+    return value
+
+
+# One entry, or a list of dated entries; told apart by shape so that an error names the
+# entry's own path (prices.KEY.input), not every shape it could have had.
+Prices = Annotated[
+    Annotated[PriceConfig, Tag("one")] | Annotated[list[PriceConfig], Tag("dated")],
+    Discriminator(lambda value: "dated" if isinstance(value, list) else "one"),
+    AfterValidator(_dated_entries),
+]
+
+
+def price_entries(value: PriceConfig | list[PriceConfig]) -> list[PriceConfig]:
+    """A `prices:` value as its entries, oldest first (an entry without from: first)."""
+    entries = value if isinstance(value, list) else [value]
+    return sorted(entries, key=lambda e: (e.from_ is not None, e.from_ or date.min))
+
+
+class BillingConfig(_Model):
+    """What customers are charged: cost x (1 + markup_pct/100) + per_request_usd for each
+    request the provider billed, rounded once to the nano-dollar."""
+
+    markup_pct: Decimal = Field(Decimal(0), ge=-100, le=100_000, decimal_places=9)
+    per_request_usd: Usd = Decimal(0)
+
+    @field_validator("markup_pct", "per_request_usd", mode="before")
+    @classmethod
+    def _no_binary_float(cls, value: Any) -> Any:
+        return Decimal(repr(value)) if isinstance(value, float) else value
 
 
 # Lua compares budget sums as doubles: exact up to 2**53 nano-dollars, so limits stay below.
@@ -373,6 +496,7 @@ class CustomerConfig(_Model):
     end_user_budgets: Budgets = Field(default_factory=list)
     # Per-end-user overrides: these replace end_user_budgets for that end user.
     end_users: dict[str, ScopeBudgets] = Field(default_factory=dict)
+    billing: BillingConfig | None = None  # None: the global billing
     # Who may name this customer's end users: any key (a client may then rotate ids to
     # escape a per-end-user cap), only trusted keys (an untrusted key naming one gets
     # 403), or trusted keys on every request (`required`: no end user, no request).
@@ -396,6 +520,9 @@ class BudgetingConfig(_Model):
     # plus this instance's spend since. A budget this instance has no figures for is then
     # refused (503), or with fail_open taken to start from zero.
     fail_open: bool = False
+    # A request to a model without a price cannot be held against a hard budget (its cost
+    # is unknown): refused with 400 unpriced_model_under_budget, unless "allow".
+    unpriced: Literal["refuse", "allow"] = "refuse"
 
 
 class WebhookConfig(_Model):
@@ -497,7 +624,9 @@ class Config(_Model):
     request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
     providers: dict[str, ProviderConfig] = Field(min_length=1)
     models: dict[str, RouteConfig] = Field(min_length=1)
-    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    # "provider/model" -> its price (or its dated prices), over the genai-prices catalogue.
+    prices: dict[str, Prices] = Field(default_factory=dict)
+    billing: BillingConfig = Field(default_factory=BillingConfig)
     keys: list[KeyConfig] = Field(default_factory=list)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
@@ -624,7 +753,10 @@ def load_yaml(text: str) -> Any:
 def _format_validation_error(source: str, error: ValidationError) -> str:
     lines = [f"{source}: invalid config ({error.error_count()} problem(s)):"]
     for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "<root>"
+        loc = list(item["loc"])
+        if loc[:1] == ["prices"] and loc[2:3] in (["one"], ["dated"]):
+            del loc[2]  # the shape's tag (see Prices)
+        where = ".".join(str(part) for part in loc) or "<root>"
         lines.append(f"  {where}: {item['msg']}")
     return "\n".join(lines)
 

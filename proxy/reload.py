@@ -52,7 +52,8 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     # unchanged providers keep their connection pools (see runtime).
     "providers": ("breakers",),
     "models": ("breakers",),
-    "prices": ("breakers",),
+    "prices": ("breakers",),  # resolved into the snapshot's route targets
+    "billing": (),  # the snapshot's markups, read per request
     "keys": ("budgets",),  # key budgets are budgets
     "breaker": ("breakers",),
     "streams": (),  # resolved into the routes of the snapshot

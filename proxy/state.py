@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 from aiohttp import web
 
 from proxy.access.auth import KeyIndex
+from proxy.accounting.billing import Billing
 from proxy.accounting.journal import Journal
-from proxy.accounting.pricing import PriceTable
+from proxy.accounting.price_book import PriceBook
+from proxy.accounting.pricing import PriceSpec
 from proxy.accounting.recorder import RecorderPolicy, UsageRecorder
 from proxy.accounting.whatif import resolve_rules
 from proxy.config import Config
@@ -25,6 +27,7 @@ from proxy.errors import ConfigError
 from proxy.observability.metrics import ProxyMetrics
 from proxy.observability.request_log import RequestLog
 from proxy.providers import Provider, build_provider
+from proxy.providers.transport import AiohttpTransport, TransportFactory
 from proxy.routing.routes import Route, build_routes
 from proxy.routing.target_health import HealthBook
 from proxy.runtime import Runtime
@@ -41,10 +44,13 @@ class Snapshot:
     keys: KeyIndex
     providers: Mapping[str, Provider]
     routes: Mapping[str, Route]
-    prices: PriceTable
+    prices: PriceBook
+    billing: Billing
     models_body: bytes  # GET /v1/models: the route names
     generation: int = 1  # 1 at start, +1 per successful reload
     loaded_at: float = field(default_factory=time.time)
+    # How providers built for this config reach their upstream (tests pass a mock).
+    make_transport: TransportFactory = AiohttpTransport
 
 
 def _models_body(config: Config) -> bytes:
@@ -65,24 +71,27 @@ def build_snapshot(
     *,
     previous: Snapshot | None = None,
     source: str = "<config>",
+    make_transport: TransportFactory | None = None,
 ) -> Snapshot:
     """Everything derived from `config`, checked completely (price keys of what-if rules,
     prices of cheapest routes). A provider whose config is unchanged from `previous` is
     taken over with its connection pool; new ones are built but not started. No I/O.
     Raises ConfigError naming the problem."""
     generation = 1 if previous is None else previous.generation + 1
+    if make_transport is None:
+        make_transport = AiohttpTransport if previous is None else previous.make_transport
     providers: dict[str, Provider] = {}
     for name, provider_config in config.providers.items():
         kept = previous.providers.get(name) if previous is not None else None
         if kept is not None and kept.config == provider_config:
             providers[name] = kept
         else:
-            providers[name] = build_provider(name, provider_config)
+            providers[name] = build_provider(name, provider_config, make_transport)
             providers[name].since_generation = generation
-    prices = PriceTable.build(config.prices)
     try:
-        what_if = resolve_rules(config.what_if, prices)
-        routes = build_routes(config.models, providers, prices, what_if, config.streams)
+        prices = PriceBook(config.prices)
+        what_if = resolve_rules(config.what_if, _alternative_prices(prices, providers))
+        routes = build_routes(config.models, providers, prices.lookup, what_if, config.streams)
     except ValueError as exc:
         raise ConfigError(f"{source}: invalid config: {exc}") from None
     return Snapshot(
@@ -91,9 +100,27 @@ def build_snapshot(
         providers=providers,
         routes=routes,
         prices=prices,
+        billing=Billing.from_config(config),
         models_body=_models_body(config),
         generation=generation,
+        make_transport=make_transport,
     )
+
+
+def _alternative_prices(
+    prices: PriceBook, providers: Mapping[str, Provider]
+) -> Callable[[str, str], PriceSpec | None]:
+    """What-if alternatives are named "namespace/model": a configured provider billed
+    under that namespace lends its base_url and kind to find the catalogue provider."""
+    by_namespace = {p.price_namespace: p for p in providers.values()}
+
+    def price_of(namespace: str, model: str) -> PriceSpec | None:
+        provider = by_namespace.get(namespace)
+        if provider is None:
+            return prices.lookup(namespace, model)
+        return prices.lookup(namespace, model, provider.config.base_url, provider.kind)
+
+    return price_of
 
 
 @dataclass(slots=True)
@@ -131,15 +158,21 @@ class ProxyState:
         return self.runtime.current.providers
 
     @property
-    def prices(self) -> PriceTable:
+    def prices(self) -> PriceBook:
         return self.runtime.current.prices
 
 
 STATE = web.AppKey("costproxy_state", ProxyState)
 
 
-def build_state(config: Config, store: Store, *, source: str = "<config>") -> ProxyState:
-    snapshot = build_snapshot(config, source=source)
+def build_state(
+    config: Config,
+    store: Store,
+    *,
+    source: str = "<config>",
+    make_transport: TransportFactory | None = None,
+) -> ProxyState:
+    snapshot = build_snapshot(config, source=source, make_transport=make_transport)
     health = HealthBook(config.breaker)
     metrics = ProxyMetrics(
         config.metrics,

@@ -45,3 +45,15 @@ def test_quick_bench_writes_well_formed_json(tmp_path: Path) -> None:
         assert document["runs"][target][0]["budgets.errors"] == 0
         assert document["runs"][target][0]["soak.errors"] == 0
     assert "saturation req/s" in document["table"]
+
+
+def test_price_memory_bench_runs() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.price_memory", "--repeats", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "from the catalogue" in run.stdout and "catalogue cost" in run.stdout

@@ -8,9 +8,9 @@ figure answers "what would these tokens cost there", not "what would the bill be
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from proxy.accounting.pricing import Price, PriceTable, cost_nusd
+from proxy.accounting.pricing import PriceSpec, cost_nusd
 from proxy.accounting.records import Usage
 
 __all__ = [
@@ -30,7 +30,9 @@ TOKENIZER_NOTE = (
 )
 
 # price key of the billed model ("ns/model", or "*") -> ((alternative key, its price), ...)
-Alternatives = Mapping[str, tuple[tuple[str, Price], ...]]
+Alternatives = Mapping[str, tuple[tuple[str, PriceSpec], ...]]
+# (namespace, model) -> its price (config or catalogue), or None
+PriceOf = Callable[[str, str], PriceSpec | None]
 
 
 def parse_rule(text: str) -> tuple[str, str]:
@@ -53,17 +55,17 @@ def _split_key(key: str) -> tuple[str, str]:
 
 
 def resolve_rules(
-    rules: Sequence[str], prices: PriceTable
-) -> dict[str, tuple[tuple[str, Price], ...]]:
+    rules: Sequence[str], prices: PriceOf
+) -> dict[str, tuple[tuple[str, PriceSpec], ...]]:
     """The rules with each alternative's price looked up; ValueError naming the rule when
     it is malformed or its alternative has no price."""
-    resolved: dict[str, list[tuple[str, Price]]] = {}
+    resolved: dict[str, list[tuple[str, PriceSpec]]] = {}
     for index, rule in enumerate(rules):
         try:
             source, alternative = parse_rule(rule)
         except ValueError as exc:
             raise ValueError(f"what_if[{index}]: {exc}") from None
-        price = prices.lookup(*_split_key(alternative))
+        price = prices(*_split_key(alternative))
         if price is None:
             raise ValueError(
                 f"what_if[{index}]: no price for {alternative!r} (add it under prices:)"
@@ -76,17 +78,20 @@ def resolve_rules(
 
 def alternatives_for(
     alternatives: Alternatives, namespace: str, model: str
-) -> tuple[tuple[str, Price], ...]:
+) -> tuple[tuple[str, PriceSpec], ...]:
     """The alternatives of a target billed as `namespace/model`: its own rules, then the
     "*" rules; each alternative once, and never the target itself."""
     own = f"{namespace}/{model}"
-    out: list[tuple[str, Price]] = []
+    out: list[tuple[str, PriceSpec]] = []
     for name, price in (*alternatives.get(own, ()), *alternatives.get(ANY_MODEL, ())):
         if name != own and all(name != seen for seen, _ in out):
             out.append((name, price))
     return tuple(out)
 
 
-def what_if_costs(usage: Usage, alternatives: Sequence[tuple[str, Price]]) -> dict[str, int]:
-    """Nano-dollars each alternative would have charged for exactly these token counts."""
-    return {name: cost_nusd(usage, price) for name, price in alternatives}
+def what_if_costs(
+    usage: Usage, alternatives: Sequence[tuple[str, PriceSpec]], when_ms: int
+) -> dict[str, int]:
+    """Nano-dollars each alternative would have charged for exactly these token counts, at
+    its prices in force at `when_ms` (and for the same service tier, where it has one)."""
+    return {name: cost_nusd(usage, price, when_ms) for name, price in alternatives}

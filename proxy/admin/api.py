@@ -8,6 +8,7 @@ from proxy.admin.budgets import budget_routes
 from proxy.admin.customers import customer_routes
 from proxy.admin.keys import key_routes
 from proxy.admin.openapi import openapi_routes
+from proxy.admin.prices import price_routes
 from proxy.admin.providers import provider_routes
 from proxy.admin.reconcile import reconcile_routes
 from proxy.admin.routes import add_admin_route_table
@@ -30,6 +31,7 @@ def add_admin_api(app: web.Application) -> None:
         key_routes(),
         customer_routes(),
         usage_routes(),
+        price_routes(),
         reconcile_routes(),
         openapi_routes(),
     ):

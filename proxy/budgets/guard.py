@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from aiohttp import web
 
 from proxy.accounting import tokens
-from proxy.accounting.pricing import format_usd
+from proxy.accounting.pricing import format_usd, format_usd_short
 from proxy.budgets.alert_delivery import AlertDispatcher
 from proxy.budgets.book import (
     Applicable,
@@ -54,6 +54,7 @@ __all__ = [
     "BudgetGuard",
     "BudgetUnavailableError",
     "Hold",
+    "UnpricedUnderBudgetError",
     "add_remaining_header",
 ]
 
@@ -70,6 +71,12 @@ class BudgetExceededError(ProxyError):
     status = 429
     type = "budget_exceeded"
     code = "budget_exceeded"
+
+
+class UnpricedUnderBudgetError(ProxyError):
+    status = 400
+    type = "invalid_request_error"
+    code = "unpriced_model_under_budget"
 
 
 class BudgetUnavailableError(ProxyError):
@@ -104,6 +111,24 @@ class BudgetStats:
     gauges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
 
 
+def _refuse_unpriced(ex: Exchange, applicable: Applicable) -> None:
+    """A hard budget cannot hold a request whose cost will be unknown: any target of the
+    route may serve it (fallbacks), so every one must have a price."""
+    unpriced = [t for t in ex.route.targets if t.price is None]
+    hard = [i for i, rule in enumerate(applicable.rules) if rule.hard]
+    if not unpriced or not hard:
+        return
+    rule, scope = applicable.rules[hard[0]], applicable.scopes[hard[0]]
+    models = ", ".join(f"'{t.provider.price_namespace}/{t.model}'" for t in unpriced)
+    raise UnpricedUnderBudgetError(
+        f"The model '{ex.route.name}' routes to {models}, without a price, so its cost "
+        f"cannot be held against the hard {rule.period} budget of {scope_label(scope)} "
+        f"(${format_usd_short(rule.limit_nusd)}). Price it under prices:, or set "
+        "budgeting.unpriced: allow.",
+        param="model",
+    )
+
+
 class BudgetGuard:
     def __init__(
         self,
@@ -133,7 +158,9 @@ class BudgetGuard:
         applicable = self.book.applicable(a.customer, ex.principal.key_id, a.end_user, a.tags)
         if not applicable:
             return None
-        prices = [target.price for target in ex.route.targets]
+        if self.settings.unpriced == "refuse":
+            _refuse_unpriced(ex, applicable)
+        prices = [t.price.bound(ex.ts_ms) if t.price else None for t in ex.route.targets]
         output = output_tokens_bound(
             ex.endpoint,
             ex.payload,

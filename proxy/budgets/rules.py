@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal, TypeGuard
 
-from proxy.accounting.pricing import Price, format_usd_short, parse_usd
+from proxy.accounting.pricing import PriceBound, format_usd_short, parse_usd
 from proxy.config import MAX_LIMIT_USD, BudgetConfig
 from proxy.utc import iso_utc
 
@@ -170,17 +170,23 @@ def bounded_amount(amount_nusd: int) -> int:
     return min(max(amount_nusd, 0), MAX_AMOUNT_NUSD)
 
 
-def reservation_nusd(prompt_tokens: int, output_tokens: int, prices: Iterable[Price | None]) -> int:
-    """The worst-case cost, at the dearest price of any target (a fallback may land on it),
-    rounded up and held at MAX_AMOUNT_NUSD. Unpriced targets cannot be bounded and are
-    left out; no price at all: 0."""
-    known = [p for p in prices if p is not None]
+def reservation_nusd(
+    prompt_tokens: int, output_tokens: int, bounds: Iterable[PriceBound | None]
+) -> int:
+    """The worst-case cost, at the dearest prices of any target (a fallback may land on
+    it; any service tier, prompt-size tier or priced part of the tokens), plus its
+    per-request fee, rounded up and held at MAX_AMOUNT_NUSD. Unpriced targets cannot be
+    bounded and are left out (see the guard's refusal of unpriced targets); no price at
+    all: 0. Web searches are not bounded: a request does not say how many the provider
+    will run."""
+    known = [b for b in bounds if b is not None]
     if not known:
         return 0
-    input_fusd = max(max(p.input_fusd, p.cached_input_fusd) for p in known)
-    output_fusd = max(p.output_fusd for p in known)
+    input_fusd = max(b.input_fusd for b in known)
+    output_fusd = max(b.output_fusd for b in known)
+    fee_nusd = max(b.per_request_nusd for b in known)
     fusd = prompt_tokens * input_fusd + output_tokens * output_fusd
-    return bounded_amount(-(-fusd // _FUSD_PER_NUSD))
+    return bounded_amount(-(-fusd // _FUSD_PER_NUSD) + fee_nusd)
 
 
 # Admission -----------------------------------------------------------------------------

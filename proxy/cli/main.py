@@ -19,6 +19,7 @@ from aiohttp import web
 from proxy import mock_upstream
 from proxy.accounting.spend import DIMENSIONS, SpendQuery, SpendQueryError
 from proxy.cli.admin import add_admin_commands
+from proxy.cli.prices import add_price_commands, unpriced_target_problems
 from proxy.cli.reconcile import add_reconcile_command
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
@@ -130,10 +131,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     try:
         # The same complete check a reload makes: prices, what-if rules, strategies.
-        build_snapshot(config, source=args.config)
+        snapshot = build_snapshot(config, source=args.config)
     except ConfigError as exc:
         print(f"costproxy: {exc}", file=sys.stderr)
         return 1
+    # Warnings, not errors: the proxy serves such targets (with an unknown cost), and a
+    # config may route to one on purpose (the compose demo does).
+    for problem in unpriced_target_problems(snapshot):
+        print(f"warning: {problem}")
     print(
         f"{args.config}: valid ({len(config.providers)} providers, {len(config.models)} models, "
         f"{len(config.keys)} keys)"
@@ -143,6 +148,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 _TOTAL_COLUMNS = (
     "cost_usd",
+    "billable_usd",
     "requests",
     "unpriced_requests",
     "input_tokens",
@@ -307,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="same as --format json")
     report.set_defaults(func=cmd_report)
     add_admin_commands(sub)
+    add_price_commands(sub)
     add_reconcile_command(sub)
 
     budgets = sub.add_parser("budgets", help="list, set or delete budgets at run time")

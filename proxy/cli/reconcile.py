@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from proxy.accounting.pricing import PriceTable
+from proxy.accounting.price_book import PriceBook
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
 from proxy.reconcile.fetch import ReportFetchError
@@ -118,7 +118,7 @@ async def _reconcile(args: argparse.Namespace, config: Config) -> dict[str, Any]
     store = make_store(config.store)
     await store.open()
     try:
-        prices = PriceTable.build(config.prices)
+        prices = PriceBook(config.prices)
         return await run_reconcile(store, config, prices, args.provider, report, frm, to, tolerance)
     finally:
         await store.close()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from proxy.mock_upstream.payloads import Usage
+from proxy.mock_upstream.payloads import NO_PARTS, Usage, UsageParts
 
 __all__ = ["Behaviour", "MockOptions", "MockRequestError", "resolve_behaviour"]
 
@@ -64,6 +64,8 @@ class Behaviour:
     truncate_after: int | None = None  # clean end of body halfway through this piece
     malformed: bool = False
     fixed_ids: bool = False  # same id and `created` every time: byte-exact comparisons
+    parts: UsageParts = NO_PARTS  # cache writes, audio, images, searches to report
+    service_tier: str | None = None  # None: as the request asked ("auto" → "default")
 
     @classmethod
     def from_options(cls, options: MockOptions) -> Behaviour:
@@ -81,15 +83,27 @@ class Behaviour:
         if self.no_usage:
             return None
         if self.forced_usage is not None:
-            return self.forced_usage
+            return replace(self.forced_usage, parts=self.parts)
         # A real upstream never reports more cached tokens than prompt tokens; a proxy
         # billing "prompt - cached" at the full rate must never see a negative remainder.
+        # Parts (audio, images, cache writes) are content the reply "saw" or produced
+        # besides the text: they add to their totals, as providers count them.
+        prompt = prompt_tokens + self.parts.input
         return Usage(
-            prompt_tokens=prompt_tokens,
-            cached_tokens=min(self.cached_tokens, prompt_tokens),
-            completion_tokens=self.chunks + self.reasoning_tokens,
+            prompt_tokens=prompt,
+            cached_tokens=min(self.cached_tokens, prompt - self.parts.input),
+            completion_tokens=self.chunks + self.reasoning_tokens + self.parts.output,
             reasoning_tokens=self.reasoning_tokens,
+            parts=self.parts,
         )
+
+    def tier(self, payload: Mapping[str, Any]) -> str:
+        """The service tier the reply names: forced, else the one the request asked for
+        (OpenAI answers "auto", or no request at all, with "default")."""
+        if self.service_tier is not None:
+            return self.service_tier
+        asked = payload.get("service_tier")
+        return asked if isinstance(asked, str) and asked not in ("", "auto") else "default"
 
 
 def _number(header: str, value: str, kind: Callable[[str], Any], high: float) -> Any:
@@ -121,6 +135,29 @@ def _usage(header: str, value: str) -> Usage:
     return Usage(prompt, cached, completion, reasoning)
 
 
+_PARTS = {f.name for f in fields(UsageParts)}
+
+
+def _parts(header: str, value: str) -> UsageParts:
+    """ "cache_write_5m=100,input_audio=20,web_searches=2" → UsageParts."""
+    counts: dict[str, int] = {}
+    for item in value.split(","):
+        name, eq, number = item.strip().partition("=")
+        if not eq or name not in _PARTS:
+            raise MockRequestError(
+                f"{header} must be NAME=COUNT pairs, NAME one of {', '.join(sorted(_PARTS))}; "
+                f"got {item!r}"
+            )
+        counts[name] = _number(header, number, int, 10**12)
+    return UsageParts(**counts)
+
+
+def _tier(header: str, value: str) -> str:
+    if not value.strip() or len(value) > 64:
+        raise MockRequestError(f"{header} must be a service tier name, got {value!r}")
+    return value.strip()
+
+
 def _status(header: str, value: str) -> int:
     status = _number(header, value, int, 599)
     if status < 400:
@@ -135,6 +172,8 @@ _HEADERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "x-mock-chunks": ("chunks", lambda h, v: _number(h, v, int, _MAX_CHUNKS)),
     "x-mock-no-usage": ("no_usage", _flag),
     "x-mock-usage": ("forced_usage", _usage),
+    "x-mock-usage-parts": ("parts", _parts),
+    "x-mock-service-tier": ("service_tier", _tier),
     "x-mock-status": ("status", _status),
     "x-mock-html-error": ("html_error", _flag),
     "x-mock-fail-after": ("fail_after", lambda h, v: _number(h, v, int, _MAX_CHUNKS)),
@@ -149,6 +188,9 @@ def resolve_behaviour(base: Behaviour, headers: Mapping[str, str], model: str) -
     changes: dict[str, Any] = {}
     if "nousage" in model:
         changes["no_usage"] = True
+    for tier in ("flex", "priority"):  # e.g. "gpt-5-as-flex": a reply on that tier
+        if f"as-{tier}" in model:
+            changes["service_tier"] = tier
     if "error" in model and (match := _MODEL_ERROR.search(model)):
         changes["status"] = _status("model name", match.group(1))
     for name, value in headers.items():

@@ -20,8 +20,10 @@ __all__ = [
     "MALFORMED_BODY",
     "MALFORMED_EVENT",
     "MODEL_NAMES",
+    "NO_PARTS",
     "StreamPlan",
     "Usage",
+    "UsageParts",
     "chat_completion",
     "chat_stream",
     "completion",
@@ -41,30 +43,86 @@ MALFORMED_EVENT = b"data: " + MALFORMED_BODY + b"\n\n"
 
 
 @dataclass(frozen=True, slots=True)
+class UsageParts:
+    """Parts of the totals beyond cache reads and reasoning: each is included in its total
+    (prompt or completion tokens), as providers count them."""
+
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    input_audio: int = 0
+    input_image: int = 0
+    output_audio: int = 0
+    output_image: int = 0
+    web_searches: int = 0  # not tokens: server-side searches billed per call
+
+    @property
+    def input(self) -> int:
+        return self.cache_write_5m + self.cache_write_1h + self.input_audio + self.input_image
+
+    @property
+    def output(self) -> int:
+        return self.output_audio + self.output_image
+
+
+NO_PARTS = UsageParts()
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int
     cached_tokens: int
     completion_tokens: int  # includes reasoning_tokens, as OpenAI counts them
     reasoning_tokens: int
+    parts: UsageParts = NO_PARTS
 
     def chat(self) -> dict[str, Any]:
-        return {
+        """OpenAI's shape; the parts as OpenAI-compatible providers report them: audio in
+        `*_tokens_details.audio_tokens` (OpenAI), images in `image_tokens` and cache writes
+        in `prompt_tokens_details.cache_write_tokens` (OpenRouter), the 1-hour share of
+        writes in `cache_creation` and web searches in `server_tool_use` (Anthropic's
+        names, as Anthropic-compatible gateways pass them on)."""
+        p = self.parts
+        prompt_details: dict[str, int] = {
+            "cached_tokens": self.cached_tokens,
+            "audio_tokens": p.input_audio,
+        }
+        completion_details = {
+            "reasoning_tokens": self.reasoning_tokens,
+            "audio_tokens": p.output_audio,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        }
+        if p.input_image:
+            prompt_details["image_tokens"] = p.input_image
+        if p.output_image:
+            completion_details["image_tokens"] = p.output_image
+        writes = p.cache_write_5m + p.cache_write_1h
+        if writes:
+            prompt_details["cache_write_tokens"] = writes
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": self.reasoning_tokens,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
+            "prompt_tokens_details": prompt_details,
+            "completion_tokens_details": completion_details,
         }
+        if p.cache_write_1h:
+            usage["cache_creation"] = {
+                "ephemeral_5m_input_tokens": p.cache_write_5m,
+                "ephemeral_1h_input_tokens": p.cache_write_1h,
+            }
+        if p.web_searches:
+            usage["server_tool_use"] = {"web_search_requests": p.web_searches}
+        return usage
 
     def responses(self) -> dict[str, Any]:
+        writes = self.parts.cache_write_5m + self.parts.cache_write_1h
         return {
             "input_tokens": self.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": self.cached_tokens, "cache_write_tokens": 0},
+            "input_tokens_details": {
+                "cached_tokens": self.cached_tokens,
+                "cache_write_tokens": writes,
+            },
             "output_tokens": self.completion_tokens,
             "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
             "total_tokens": self.prompt_tokens + self.completion_tokens,
@@ -117,7 +175,13 @@ def _chat_choices(chunks: int) -> tuple[dict[str, Any], ...]:
 
 
 def _body(
-    cid: str, obj: str, created: int, model: str, choices: object, usage: Usage | None
+    cid: str,
+    obj: str,
+    created: int,
+    model: str,
+    choices: object,
+    usage: Usage | None,
+    service_tier: str = "default",
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": cid,
@@ -125,7 +189,7 @@ def _body(
         "created": created,
         "model": model,
         "choices": choices,
-        "service_tier": "default",
+        "service_tier": service_tier,
         "system_fingerprint": FINGERPRINT,
     }
     if usage is not None:
@@ -133,18 +197,23 @@ def _body(
     return body
 
 
-def chat_completion(cid: str, created: int, model: str, chunks: int, usage: Usage | None) -> bytes:
-    return orjson.dumps(_body(cid, "chat.completion", created, model, _chat_choices(chunks), usage))
+def chat_completion(
+    cid: str, created: int, model: str, chunks: int, usage: Usage | None, tier: str = "default"
+) -> bytes:
+    choices = _chat_choices(chunks)
+    return orjson.dumps(_body(cid, "chat.completion", created, model, choices, usage, tier))
 
 
-def completion(cid: str, created: int, model: str, chunks: int, usage: Usage | None) -> bytes:
+def completion(
+    cid: str, created: int, model: str, chunks: int, usage: Usage | None, tier: str = "default"
+) -> bytes:
     choices = [_text_choice(reply_text(chunks), "stop")]
-    return orjson.dumps(_body(cid, "text_completion", created, model, choices, usage))
+    return orjson.dumps(_body(cid, "text_completion", created, model, choices, usage, tier))
 
 
-def _event_tail(model: str, choice: dict[str, Any], usage_null: bool) -> bytes:
+def _event_tail(model: str, choice: dict[str, Any], usage_null: bool, tier: str) -> bytes:
     """An event's JSON after the per-request `{"id":..,"object":..,"created":..,` prefix."""
-    rest = _body("", "", 0, model, [choice], None)
+    rest = _body("", "", 0, model, [choice], None, tier)
     for per_request in ("id", "object", "created"):
         del rest[per_request]
     if usage_null:
@@ -153,23 +222,29 @@ def _event_tail(model: str, choice: dict[str, Any], usage_null: bool) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def _chat_tails(model: str, chunks: int, usage_null: bool) -> tuple[bytes, ...]:
+def _chat_tails(model: str, chunks: int, usage_null: bool, tier: str) -> tuple[bytes, ...]:
     role = {"role": "assistant", "content": "", "refusal": None}
     choices = [_chat_choice(role, None)]
     choices += [_chat_choice({"content": piece}, None) for piece in reply_pieces(chunks)]
     choices.append(_chat_choice({}, "stop"))
-    return tuple(_event_tail(model, choice, usage_null) for choice in choices)
+    return tuple(_event_tail(model, choice, usage_null, tier) for choice in choices)
 
 
 @lru_cache(maxsize=256)
-def _completion_tails(model: str, chunks: int, usage_null: bool) -> tuple[bytes, ...]:
+def _completion_tails(model: str, chunks: int, usage_null: bool, tier: str) -> tuple[bytes, ...]:
     choices = [_text_choice(piece, None) for piece in reply_pieces(chunks)]
     choices.append(_text_choice("", "stop"))
-    return tuple(_event_tail(model, choice, usage_null) for choice in choices)
+    return tuple(_event_tail(model, choice, usage_null, tier) for choice in choices)
 
 
 def _stream(
-    cid: str, obj: str, created: int, model: str, tails: Sequence[bytes], usage: Usage | None
+    cid: str,
+    obj: str,
+    created: int,
+    model: str,
+    tails: Sequence[bytes],
+    usage: Usage | None,
+    tier: str,
 ) -> StreamPlan:
     """Events `tails` behind this request's id prefix; the last is the finish chunk.
 
@@ -179,27 +254,39 @@ def _stream(
     *events, finish = (prefix + tail for tail in tails)
     tail = [finish]
     if usage is not None:
-        event = _body(cid, obj, created, model, [], usage)
+        event = _body(cid, obj, created, model, [], usage, tier)
         tail.append(b"data: " + orjson.dumps(event) + b"\n\n")
     tail.append(_DONE)
     return StreamPlan(head=(), pieces=events, tail=tail)
 
 
 def chat_stream(
-    cid: str, created: int, model: str, chunks: int, usage: Usage | None, usage_null: bool
+    cid: str,
+    created: int,
+    model: str,
+    chunks: int,
+    usage: Usage | None,
+    usage_null: bool,
+    tier: str = "default",
 ) -> StreamPlan:
     """`usage` goes in a final usage-only chunk; `usage_null` adds "usage": null to the others."""
-    tails = _chat_tails(model, chunks, usage_null)
-    plan = _stream(cid, "chat.completion.chunk", created, model, tails, usage)
+    tails = _chat_tails(model, chunks, usage_null, tier)
+    plan = _stream(cid, "chat.completion.chunk", created, model, tails, usage, tier)
     # The role chunk comes before the content: delays and faults apply only after it.
     return StreamPlan(head=plan.pieces[:1], pieces=plan.pieces[1:], tail=plan.tail)
 
 
 def completion_stream(
-    cid: str, created: int, model: str, chunks: int, usage: Usage | None, usage_null: bool
+    cid: str,
+    created: int,
+    model: str,
+    chunks: int,
+    usage: Usage | None,
+    usage_null: bool,
+    tier: str = "default",
 ) -> StreamPlan:
-    tails = _completion_tails(model, chunks, usage_null)
-    return _stream(cid, "text_completion", created, model, tails, usage)
+    tails = _completion_tails(model, chunks, usage_null, tier)
+    return _stream(cid, "text_completion", created, model, tails, usage, tier)
 
 
 # --- models and errors ----------------------------------------------------------------

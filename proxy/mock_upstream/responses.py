@@ -23,7 +23,13 @@ def _output_text(text: str) -> dict[str, Any]:
 
 
 def response_object(
-    rid: str, mid: str, created: int, model: str, chunks: int | None, usage: Usage | None
+    rid: str,
+    mid: str,
+    created: int,
+    model: str,
+    chunks: int | None,
+    usage: Usage | None,
+    tier: str = "default",
 ) -> dict[str, Any]:
     """A Response; `chunks=None` gives the in-progress shape used by the opening events."""
     done = chunks is not None
@@ -42,6 +48,7 @@ def response_object(
         "parallel_tool_calls": True,
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
+        "service_tier": tier,
         "store": False,
         "temperature": 1.0,
         "text": {"format": {"type": "text"}},
@@ -56,12 +63,18 @@ def response_object(
 
 
 def responses_stream(
-    rid: str, mid: str, created: int, model: str, chunks: int, usage: Usage | None
+    rid: str,
+    mid: str,
+    created: int,
+    model: str,
+    chunks: int,
+    usage: Usage | None,
+    tier: str = "default",
 ) -> StreamPlan:
     """The Responses event sequence, each with `event:` line and a running `sequence_number`."""
     text = reply_text(chunks)
     at = {"item_id": mid, "output_index": 0, "content_index": 0}
-    opening = response_object(rid, mid, created, model, None, None)
+    opening = response_object(rid, mid, created, model, None, None, tier)
     head: list[dict[str, Any]] = [
         {"type": "response.created", "response": opening},
         {"type": "response.in_progress", "response": opening},
@@ -78,7 +91,7 @@ def responses_stream(
         {"type": "response.output_item.done", "output_index": 0, "item": _message_item(mid, text)},
         {
             "type": "response.completed",
-            "response": response_object(rid, mid, created, model, chunks, usage),
+            "response": response_object(rid, mid, created, model, chunks, usage, tier),
         },
     ]
     events = [*head, *pieces, *tail]

@@ -167,8 +167,8 @@ class _TextKind(NamedTuple):
     """Chat and legacy completions: same flow, different id prefix and shapes."""
 
     id_prefix: str
-    body: Callable[[str, int, str, int, payloads.Usage | None], bytes]
-    stream: Callable[[str, int, str, int, payloads.Usage | None, bool], payloads.StreamPlan]
+    body: Callable[[str, int, str, int, payloads.Usage | None, str], bytes]
+    stream: Callable[[str, int, str, int, payloads.Usage | None, bool, str], payloads.StreamPlan]
 
 
 _CHAT = _TextKind("chatcmpl-mock", payloads.chat_completion, payloads.chat_stream)
@@ -192,11 +192,12 @@ async def _text_reply(
     usage = b.usage(payloads.prompt_tokens(prompt))
     number, created = _ids(request, b)
     cid, model = f"{kind.id_prefix}{number}", payload["model"]
+    tier = b.tier(payload)
     if not payload.get("stream"):
-        return _json(kind.body(cid, created, model, b.chunks, usage))
+        return _json(kind.body(cid, created, model, b.chunks, usage, tier))
     # Streams carry usage only when asked for, as OpenAI's do.
     usage = usage if _include_usage(payload) else None
-    plan = kind.stream(cid, created, model, b.chunks, usage, usage is not None)
+    plan = kind.stream(cid, created, model, b.chunks, usage, usage is not None, tier)
     return await _send_stream(request, b, plan, cid)
 
 
@@ -204,10 +205,11 @@ async def _responses(request: web.Request, payload: Payload, b: Behaviour) -> we
     usage = b.usage(payloads.prompt_tokens(payload.get("input")))
     number, created = _ids(request, b)
     rid, mid, model = f"resp_mock{number}", f"msg_mock{number}", payload["model"]
+    tier = b.tier(payload)
     if payload.get("stream"):
-        plan = responses.responses_stream(rid, mid, created, model, b.chunks, usage)
+        plan = responses.responses_stream(rid, mid, created, model, b.chunks, usage, tier)
         return await _send_stream(request, b, plan, rid)
-    body = responses.response_object(rid, mid, created, model, b.chunks, usage)
+    body = responses.response_object(rid, mid, created, model, b.chunks, usage, tier)
     return _json(orjson.dumps(body))
 
 

@@ -127,6 +127,7 @@ class _Spend:
     output: CounterChild
     reasoning: CounterChild
     cost: CounterChild
+    billable: CounterChild
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,12 @@ class ProxyMetrics:
         self._cost = CounterFamily(
             "costproxy_cost_usd_total",
             "Spend in USD (exact figures: the spend API).",
+            ("model", "provider", "customer"),
+        )
+        self._billable = CounterFamily(
+            "costproxy_billable_usd_total",
+            "What customers are charged in USD: cost with the billing markup and fees "
+            "(exact figures: the spend API).",
             ("model", "provider", "customer"),
         )
         self._unpriced = CounterFamily(
@@ -278,7 +285,7 @@ class ProxyMetrics:
             _STORE_BUCKETS,
         )
         self._families = (
-            self._requests, self._tokens, self._cost, self._unpriced, self._whatif,
+            self._requests, self._tokens, self._cost, self._billable, self._unpriced, self._whatif,
             self._model_mismatch,
             self._duration, self._ttft, self._overhead, self._upstream_errors, inflight,
             breakers, breaker_opens, self._store_errors, self._store_latency, reloads,
@@ -335,6 +342,8 @@ class ProxyMetrics:
             timing.unpriced.inc()
         elif record.cost_nusd:
             spend.cost.inc(record.cost_nusd / 1e9)
+        if record.billable_nusd:
+            spend.billable.inc(record.billable_nusd / 1e9)
         timing.duration.observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
             timing.ttft.observe(record.ttft_ms / 1000)
@@ -442,6 +451,7 @@ class ProxyMetrics:
             output=self._tokens.labels(model, provider, customer, "output"),
             reasoning=self._tokens.labels(model, provider, customer, "reasoning"),
             cost=self._cost.labels(model, provider, customer),
+            billable=self._billable.labels(model, provider, customer),
         )
         self._spend_children[key] = spend
         return spend

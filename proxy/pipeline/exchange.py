@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from proxy.access.auth import Attribution, Principal
 from proxy.accounting import tokens
-from proxy.accounting.pricing import cost_nusd
+from proxy.accounting.billing import NO_MARKUP, Markup
+from proxy.accounting.pricing import FUSD_PER_NUSD, cost_fusd, round_half_even
 from proxy.accounting.records import Usage, UsageRecord
 from proxy.accounting.stream_errors import StreamError
 from proxy.accounting.whatif import what_if_costs
@@ -39,6 +40,7 @@ class Exchange:
     upstream_wait_s: float = 0.0  # awaiting upstreams and backoffs: not the proxy's overhead
     failures: list[str] = field(default_factory=list)  # why each failed attempt failed
     attempts: int = 1
+    markup: Markup = NO_MARKUP  # the customer's billing markup
     record: UsageRecord | None = None
 
 
@@ -65,24 +67,32 @@ def settle(ex: Exchange) -> UsageRecord:
     Usage comes from the upstream when it reported it; otherwise, if the upstream produced
     anything (a 2xx, unless its stream ended in an error the provider does not bill), it
     is counted with tiktoken; an error the upstream answered or no answer at all costs
-    nothing.
+    nothing. The cost is priced at the prices in force when the request arrived; what
+    the customer is charged (billable) from the same exact figure.
     """
     if ex.record is not None:
         return ex.record
     billable = 200 <= ex.upstream_status < 300 and (
         ex.stream_error is None or ex.stream_error.billed
     )
+    charged = ex.usage is not None or billable
     if ex.usage is not None:
         usage = ex.usage
-    elif billable:
+    elif charged:
         usage = _estimate(ex)
     else:
         usage = Usage(service_tier=ex.service_tier)
     price = ex.target.price
-    if price is not None:
-        cost: int | None = cost_nusd(usage, price)
+    cost: int | None = 0
+    charge: int | None = 0
+    if not charged:
+        pass
+    elif price is None:
+        cost = charge = None
     else:
-        cost = None if billable else 0
+        fusd = cost_fusd(usage, price, ex.ts_ms)
+        cost = round_half_even(fusd, FUSD_PER_NUSD)
+        charge = ex.markup.billable_nusd(fusd)
     now = time.perf_counter()
     ex.record = UsageRecord(
         request_id=ex.request_id,
@@ -107,7 +117,7 @@ def settle(ex: Exchange) -> UsageRecord:
         if ex.first_byte_at is None
         else round((ex.first_byte_at - ex.started) * 1000, 3),
         attempts=ex.attempts,
-        what_if=what_if_costs(usage, ex.target.what_if),
+        what_if=what_if_costs(usage, ex.target.what_if, ex.ts_ms),
         cache_write_5m_tokens=usage.cache_write_5m_tokens,
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
         input_audio_tokens=usage.input_audio_tokens,
@@ -117,5 +127,6 @@ def settle(ex: Exchange) -> UsageRecord:
         web_search_requests=usage.web_search_requests,
         service_tier=usage.service_tier,
         provider_cost_nusd=usage.provider_cost_nusd,
+        billable_nusd=charge,
     )
     return ex.record

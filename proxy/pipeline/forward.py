@@ -48,7 +48,12 @@ def _estimated_tokens(route: Route, endpoint: str, payload: dict) -> tuple[int, 
 
 
 async def order_for_request(
-    route: Route, endpoint: str, payload: dict, health: HealthBook, rng: random.Random
+    route: Route,
+    endpoint: str,
+    payload: dict,
+    health: HealthBook,
+    rng: random.Random,
+    when_ms: int,
 ) -> tuple[Target, ...]:
     """The route's targets in the order this request tries them (strategy inputs gathered
     here; the choice itself is routing.order_targets, a pure function)."""
@@ -58,7 +63,9 @@ async def order_for_request(
     elif route.strategy == "cheapest" and len(route.targets) > 1:
         await tokens.ready(route.targets[0].model)  # loaded off the event loop, once
         input_tokens, output_tokens = _estimated_tokens(route, endpoint, payload)
-        inputs = RoutingInputs(input_tokens=input_tokens, output_tokens=output_tokens)
+        inputs = RoutingInputs(
+            input_tokens=input_tokens, output_tokens=output_tokens, when_ms=when_ms
+        )
     elif route.strategy == "lowest_latency":
         inputs = RoutingInputs(
             latency_ms=health.latency_ms(route.targets), seq=health.next_seq(route.name)

@@ -56,7 +56,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             raise
 
         # 2. Forward to the route's targets in the strategy's order, relaying the answer.
-        order = await order_for_request(route, endpoint, payload, state.health, state.rng)
+        order = await order_for_request(route, endpoint, payload, state.health, state.rng, ts_ms)
         ex = Exchange(
             request_id="req_" + os.urandom(12).hex(),
             ts_ms=ts_ms,
@@ -67,6 +67,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             attribution=attribution,
             route=route,
             target=order[0],
+            markup=snapshot.billing.for_customer(attribution.customer),
         )
         budgets = request.app[BUDGETS]
         try:

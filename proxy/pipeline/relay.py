@@ -22,6 +22,7 @@ from proxy.accounting.stream_usage import StreamUsageWatcher
 from proxy.accounting.usage import completion_text, find_usage, parsed_reading
 from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange, settle
+from proxy.providers.transport import TransportError, TransportTimeout, UpstreamResponse
 
 __all__ = ["Answer", "fetch", "relay_stream", "whole_response"]
 
@@ -55,7 +56,7 @@ class Answer:
     """What one attempt got before anything was sent to the client: the whole body, or
     (a streaming 200) the first bytes of the event stream with the upstream still open."""
 
-    upstream: aiohttp.ClientResponse
+    upstream: UpstreamResponse
     data: bytes | None = None
     first_chunk: bytes | None = None
     at: float = 0.0  # time.perf_counter() when `data` / `first_chunk` was in hand
@@ -65,9 +66,9 @@ class Answer:
         return self.upstream.status
 
 
-def _unreachable(ex: Exchange, exc: BaseException) -> UpstreamError:
+def _unreachable(ex: Exchange, exc: TransportError) -> UpstreamError:
     return UpstreamError(
-        f"Provider {ex.target.provider.name!r} could not be reached ({type(exc).__name__}).",
+        f"Provider {ex.target.provider.name!r} could not be reached ({exc.cause}).",
         code="upstream_unreachable",
     )
 
@@ -80,42 +81,42 @@ def _timed_out(ex: Exchange) -> UpstreamError:
     )
 
 
-async def _send(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> aiohttp.ClientResponse:
+async def _send(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> UpstreamResponse:
     provider = ex.target.provider
     try:
-        return await provider.session.post(
-            provider.url(ex.endpoint, ex.target.model), data=body, headers=headers
+        return await provider.transport.post(
+            provider.url(ex.endpoint, ex.target.model), body, headers
         )
-    except TimeoutError:
+    except TransportTimeout:
         raise _timed_out(ex) from None
-    except aiohttp.ClientError as exc:
+    except TransportError as exc:
         raise _unreachable(ex, exc) from None
 
 
-async def _read_whole(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
+async def _read_whole(ex: Exchange, upstream: UpstreamResponse) -> bytes:
     try:
         return await upstream.read()
-    except TimeoutError:
+    except TransportTimeout:
         raise UpstreamError(
             f"Provider {ex.target.provider.name!r} timed out sending its answer.",
             status=504,
             code="upstream_timeout",
         ) from None
-    except aiohttp.ClientError as exc:
+    except TransportError as exc:
         raise UpstreamError(
-            f"Provider {ex.target.provider.name!r} broke off its answer ({type(exc).__name__}).",
+            f"Provider {ex.target.provider.name!r} broke off its answer ({exc.cause}).",
             code="upstream_broken",
         ) from None
 
 
-async def _read_first(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
+async def _read_first(ex: Exchange, upstream: UpstreamResponse) -> bytes:
     """The first bytes of an event stream. A stream that fails or ends before sending
     anything has sent the client nothing either: an error, so the attempt may be retried."""
     try:
-        chunk = await upstream.content.readany()
-    except TimeoutError:
+        chunk = await upstream.read_chunk()
+    except TransportTimeout:
         raise _timed_out(ex) from None
-    except aiohttp.ClientError as exc:
+    except TransportError as exc:
         raise _unreachable(ex, exc) from None
     if not chunk:
         raise UpstreamError(
@@ -198,15 +199,15 @@ async def whole_response(ex: Exchange, answer: Answer) -> web.Response:
     return web.Response(status=upstream.status, body=data, headers=headers)
 
 
-async def _next_chunk(ex: Exchange, upstream: aiohttp.ClientResponse) -> bytes:
+async def _next_chunk(ex: Exchange, upstream: UpstreamResponse) -> bytes:
     """The next bytes from the upstream; b"" at its end, or when it failed (status 502)."""
     waiting = time.perf_counter()
     try:
-        return await upstream.content.readany()
-    except TimeoutError:
+        return await upstream.read_chunk()
+    except TransportTimeout:
         ex.status = 504  # silent for longer than read_timeout_s: ended cleanly, as below
         return b""
-    except aiohttp.ClientError:
+    except TransportError:
         ex.status = 502  # cut off mid-stream: the client's stream is ended cleanly
         return b""
     finally:
@@ -218,7 +219,7 @@ def _client_left(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-async def _close_when_client_leaves(request: web.Request, upstream: aiohttp.ClientResponse) -> None:
+async def _close_when_client_leaves(request: web.Request, upstream: UpstreamResponse) -> None:
     # aiohttp does not cancel a handler whose client left, and the relay loop notices only
     # at its next write, which a silent upstream may delay for minutes: look 4 times a
     # second, and stop the upstream from generating tokens nobody will read.
@@ -256,7 +257,7 @@ async def _write_eof(response: web.StreamResponse) -> bool:
 
 async def _drain(
     ex: Exchange,
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamResponse,
     splitter: SSESplitter,
     watch: Callable[[bytes], bool],
 ) -> bool:

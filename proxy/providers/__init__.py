@@ -6,11 +6,14 @@ from proxy.config import ProviderConfig
 from proxy.providers.azure import AzureProvider
 from proxy.providers.base import ENDPOINT_PATHS, Provider
 from proxy.providers.openai import OpenAIProvider
+from proxy.providers.transport import AiohttpTransport, TransportFactory
 
 __all__ = ["ENDPOINT_PATHS", "AzureProvider", "OpenAIProvider", "Provider", "build_provider"]
 
 _KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "azure": AzureProvider}
 
 
-def build_provider(name: str, config: ProviderConfig) -> Provider:
-    return _KINDS[config.kind](name, config)
+def build_provider(
+    name: str, config: ProviderConfig, make_transport: TransportFactory = AiohttpTransport
+) -> Provider:
+    return _KINDS[config.kind](name, config, make_transport)

@@ -1,10 +1,10 @@
-"""What every provider kind has in common: a pooled client session and request building."""
+"""What every provider kind has in common: a transport (its connection pool) and request
+building."""
 
 from __future__ import annotations
 
-import aiohttp
-
 from proxy.config import ProviderConfig
+from proxy.providers.transport import AiohttpTransport, Transport, TransportFactory
 
 __all__ = ["ENDPOINT_PATHS", "Provider"]
 
@@ -22,11 +22,17 @@ class Provider:
 
     kind = "base"
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ProviderConfig,
+        make_transport: TransportFactory = AiohttpTransport,
+    ) -> None:
         self.name = name
         self.config = config
         self.price_namespace = config.price_namespace or name
-        self._session: aiohttp.ClientSession | None = None
+        self._make_transport = make_transport
+        self._transport: Transport | None = None
         # The config generation this provider (and so its connection pool) was built in.
         self.since_generation = 1
         self._headers = {**config.headers, **self.auth_headers()}
@@ -48,39 +54,23 @@ class Provider:
 
     @property
     def started(self) -> bool:
-        return self._session is not None
+        return self._transport is not None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def transport(self) -> Transport:
+        if self._transport is None:
             raise RuntimeError(f"provider {self.name!r} used before start()")
-        return self._session
+        return self._transport
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self.config.max_connections,
-            limit_per_host=self.config.max_connections,
-            keepalive_timeout=60,
-            ttl_dns_cache=300,
-        )
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=self.config.connect_timeout_s,
-            sock_read=self.config.read_timeout_s,
-        )
-        # auto_decompress: the client gets plain bytes whatever encoding the upstream
-        # chose; the proxy drops Content-Encoding accordingly.
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
-        )
+        transport = self._make_transport(self.config)
+        await transport.start()
+        self._transport = transport
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
 
     def __repr__(self) -> str:  # never show the key
         return f"<{type(self).__name__} {self.name} {self.config.base_url}>"

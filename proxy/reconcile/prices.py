@@ -1,11 +1,12 @@
-"""The price table's unit prices, as the reconciliation reads them: the one place that
-knows how the table is kept (so a richer table changes only this module). Pure."""
+"""The unit prices the reconciliation explains differences with: the one place that knows
+how prices are kept (see accounting.price_book). Pure but for the catalogue, which the
+price book loads on first use."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from proxy.accounting.pricing import PriceTable
+from proxy.accounting.price_book import PriceBook, ResolvedPrice
 from proxy.reconcile.explain import PriceOf
 from proxy.reconcile.report import ChargeKind
 
@@ -14,19 +15,23 @@ __all__ = ["table_prices"]
 _FUSD_PER_USD_PER_MTOK = Decimal(10**9)  # femto-dollars per token of $1 per 1M tokens
 
 
-def table_prices(prices: PriceTable, namespace: str) -> PriceOf:
-    """USD per 1M tokens of each kind of charge, for the models of one price namespace;
-    None where the table has no such price (it keeps no cache-write prices yet)."""
+def table_prices(
+    prices: PriceBook,
+    namespace: str,
+    when_ms: int,
+    base_url: str | None = None,
+    kind: str | None = None,
+) -> PriceOf:
+    """USD per 1M tokens of each kind of charge, for the models of one provider (config
+    first, then the catalogue), at the standard prices in force at `when_ms` below any
+    prompt-size tier; None where the model has no price."""
 
-    def price_of(model: str, kind: ChargeKind) -> Decimal | None:
-        price = prices.lookup(namespace, model)  # a dated snapshot falls back to its base
-        if price is None:
+    def price_of(model: str, charge: ChargeKind) -> Decimal | None:
+        # A report names models the routes may not: a one-off question to the book.
+        answer = prices.resolve(namespace, model, base_url, kind, remember=False)
+        if not isinstance(answer, ResolvedPrice):
             return None
-        fusd = {
-            "input": price.input_fusd,
-            "cached_input": price.cached_input_fusd,
-            "output": price.output_fusd,
-        }.get(kind)
-        return None if fusd is None else Decimal(fusd) / _FUSD_PER_USD_PER_MTOK
+        fusd = getattr(answer.spec.rates(when_ms).base, charge)
+        return Decimal(fusd) / _FUSD_PER_USD_PER_MTOK
 
     return price_of

@@ -10,7 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from proxy.accounting.pricing import PriceTable
+from proxy.accounting.config_prices import date_ms
+from proxy.accounting.price_book import PriceBook
 from proxy.config import Config, ReportConfig, TolerancePct, env_secret
 from proxy.reconcile.compare import Scope, reconcile
 from proxy.reconcile.fetch import fetch_report
@@ -69,7 +70,7 @@ async def fetch_provider_report(
 async def run_reconcile(
     store: Store,
     config: Config,
-    prices: PriceTable,
+    prices: PriceBook,
     provider: str,
     report: ProviderReport,
     from_day: date,
@@ -92,6 +93,12 @@ async def run_reconcile(
         from_day=from_day,
         to_day=to_day,
         tolerance=tolerance,
-        price_of=table_prices(prices, provider_config.price_namespace or provider),
+        price_of=table_prices(
+            prices,
+            provider_config.price_namespace or provider,
+            date_ms(to_day),
+            provider_config.base_url,
+            provider_config.kind,
+        ),
         scope=scope,
     )

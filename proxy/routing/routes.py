@@ -6,10 +6,10 @@ request goes, the rest are its fallbacks when attempts fail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from proxy.accounting.pricing import Price, PriceTable, cost_nusd
+from proxy.accounting.pricing import PriceSpec, cost_nusd
 from proxy.accounting.records import Usage
 from proxy.accounting.whatif import Alternatives, alternatives_for
 from proxy.config import OnClientDisconnect, RouteConfig, Strategy, StreamsConfig
@@ -33,16 +33,18 @@ __all__ = [
 EXPLORE_EVERY = 20
 
 TargetKey = tuple[str, str]  # (provider name, upstream model)
+# (namespace, model, base_url, provider kind) -> the price, resolved while routes are built.
+PriceLookup = Callable[[str, str, str | None, str | None], PriceSpec | None]
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     provider: Provider
     model: str  # the upstream model name, as billed
-    price: Price | None  # resolved once at load: no price lookups on the request path
+    price: PriceSpec | None  # resolved once at load: no price lookups on the request path
     weight: float = 1.0
     priority: int = 0
-    what_if: tuple[tuple[str, Price], ...] = ()  # (alternative "ns/model", its price)
+    what_if: tuple[tuple[str, PriceSpec], ...] = ()  # (alternative "ns/model", its price)
 
     @property
     def key(self) -> TargetKey:
@@ -70,6 +72,7 @@ class RoutingInputs:
     u: float = 0.0  # uniform in [0, 1): weighted's draw
     input_tokens: int = 0  # cheapest: the request's estimated tokens
     output_tokens: int = 0
+    when_ms: int = 0  # cheapest: when the request arrived (prices change over time)
     latency_ms: Mapping[TargetKey, float] | None = None  # lowest_latency: moving averages
     seq: int = 1  # lowest_latency: this request's number on the route, from 1
 
@@ -91,16 +94,16 @@ def weighted_order(targets: Sequence[Target], u: float) -> tuple[Target, ...]:
 
 
 def cheapest_order(
-    targets: Sequence[Target], input_tokens: int, output_tokens: int
+    targets: Sequence[Target], input_tokens: int, output_tokens: int, when_ms: int
 ) -> tuple[Target, ...]:
-    """By the cost of these token counts at each target's prices; unpriced last, ties in
-    priority order (sorted() is stable)."""
+    """By the cost of these token counts at each target's standard prices in force at
+    `when_ms`; unpriced last, ties in priority order (sorted() is stable)."""
     usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
 
     def cost(target: Target) -> tuple[int, int]:
         if target.price is None:
             return (1, 0)
-        return (0, cost_nusd(usage, target.price))
+        return (0, cost_nusd(usage, target.price, when_ms))
 
     return tuple(sorted(targets, key=cost))
 
@@ -124,7 +127,9 @@ def order_targets(route: Route, inputs: RoutingInputs) -> tuple[Target, ...]:
     if route.strategy == "weighted":
         return weighted_order(route.targets, inputs.u)
     if route.strategy == "cheapest":
-        return cheapest_order(route.targets, inputs.input_tokens, inputs.output_tokens)
+        return cheapest_order(
+            route.targets, inputs.input_tokens, inputs.output_tokens, inputs.when_ms
+        )
     if route.strategy == "lowest_latency":
         return lowest_latency_order(route.targets, inputs.latency_ms or {}, inputs.seq)
     return route.targets
@@ -133,7 +138,7 @@ def order_targets(route: Route, inputs: RoutingInputs) -> tuple[Target, ...]:
 def build_routes(
     models: Mapping[str, RouteConfig],
     providers: Mapping[str, Provider],
-    prices: PriceTable,
+    prices: PriceLookup,
     what_if: Alternatives | None = None,
     streams: StreamsConfig | None = None,
 ) -> dict[str, Route]:
@@ -152,7 +157,7 @@ def build_routes(
                 Target(
                     provider=provider,
                     model=t.model,
-                    price=prices.lookup(namespace, t.model),
+                    price=prices(namespace, t.model, provider.config.base_url, provider.kind),
                     weight=t.weight,
                     priority=t.priority,
                     what_if=alternatives_for(what_if, namespace, t.model),

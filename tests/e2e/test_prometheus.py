@@ -137,6 +137,9 @@ async def observed(
         "acme": {"budgets": [{"period": "monthly", "limit_usd": "1000", "hard": True}]},
         "frugal": {"budgets": [{"period": "monthly", "limit_usd": "0", "hard": True}]},
     }
+    # acme's unpriced traffic feeds the dashboards' "unpriced" panels: let it through its
+    # hard budget (by default it is refused, see tests/e2e/test_prices.py).
+    config["budgeting"] = {"unpriced": "allow"}
     # Reconciled with a fake of OpenAI's report API, once at start-up.
     reports = FakeReportAPI().start()
     config["providers"]["openai"]["report"] = openai_report(reports)

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from proxy.accounting.pricing import parse_usd
 from proxy.config import Config
 from proxy.reload import RESTART_ONLY, SECTIONS
 from tests.support.fleet import ADMIN, admin_get, config_path, dead_url, rewrite_config
@@ -222,6 +223,34 @@ async def test_prices(running: Reloadable, http: aiohttp.ClientSession) -> None:
     )
 
 
+async def test_billing(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    async def billed() -> tuple[int, int]:
+        """(cost, billable) of acme's spend so far, in nano-dollars."""
+        spend = await admin_get(http, running.proxy, "/admin/v1/spend?customer=acme")
+        return parse_usd(spend["total"]["cost_usd"]), parse_usd(spend["total"]["billable_usd"])
+
+    await applied(
+        running, http, lambda c: c["prices"].update({"a/m": {"input": "1000", "output": "0"}})
+    )
+    before = await billed()
+    _, answer, _ = await chat(running, http)
+    cost = answer["usage"]["prompt_tokens"] * 1_000_000  # $1000/M: 1,000,000 nUSD a token
+    after = await billed()
+    assert (after[0] - before[0], after[1] - before[1]) == (cost, cost)  # no markup yet
+
+    await applied(
+        running, http, lambda c: c.update(billing={"markup_pct": "50", "per_request_usd": "0.01"})
+    )
+    _, answer, _ = await chat(running, http)
+    cost = answer["usage"]["prompt_tokens"] * 1_000_000
+    later = await billed()
+    assert (later[0] - after[0], later[1] - after[1]) == (cost, cost * 3 // 2 + 10_000_000)
+    await applied(running, http, lambda c: c.pop("billing"))
+    await applied(
+        running, http, lambda c: c["prices"].update({"a/m": {"input": "0", "output": "0"}})
+    )
+
+
 async def test_keys(running: Reloadable, http: aiohttp.ClientSession) -> None:
     assert (await chat(running, http, key=NEW_KEY))[0] == 401
     await applied(running, http, lambda c: c["keys"].append({"key": NEW_KEY, "customer": "delta"}))
@@ -335,7 +364,18 @@ async def test_global_budget_and_budgeting(
     await applied(running, http, lambda c: c.update(budgeting={"default_max_output_tokens": 16}))
     assert (await chat(running, http, body=unstated))[0] == 200
 
+    # An unpriced model under the hard global budget: refused, unless budgeting allows it.
+    await applied(running, http, lambda c: c["prices"].pop("a/m"))
+    status, answer, _ = await chat(running, http)
+    assert (status, answer["error"]["code"]) == (400, "unpriced_model_under_budget"), answer
+    await applied(running, http, lambda c: c["budgeting"].update(unpriced="allow"))
+    assert (await chat(running, http))[0] == 200
+
     await applied(running, http, lambda c: c["global"].update(budgets=[]))
+    await applied(running, http, lambda c: c.update(budgeting={}))
+    await applied(
+        running, http, lambda c: c["prices"].update({"a/m": {"input": "0", "output": "0"}})
+    )
 
 
 async def test_alerts_webhooks(running: Reloadable, http: aiohttp.ClientSession) -> None:

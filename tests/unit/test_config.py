@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,18 @@ from typing import Any
 import pytest
 import yaml
 
-from proxy.accounting.pricing import Price, PriceTable
-from proxy.config import Config, interpolate_env, load_config, load_yaml, parse_config
+from proxy.accounting.config_prices import config_spec
+from proxy.accounting.pricing import PriceSpec, Rates, TokenRates
+from proxy.config import (
+    Config,
+    interpolate_env,
+    load_config,
+    load_yaml,
+    parse_config,
+    price_entries,
+)
 from proxy.errors import ConfigError
+from proxy.state import build_snapshot
 from tests.support.procs import REPO
 
 ROOT = REPO
@@ -296,7 +306,8 @@ def test_load_config_reads_a_file_with_exact_prices(tmp_path: Path) -> None:
         Decimal("0.075"),
         Decimal("0.60"),
     )
-    assert Price.from_config(config.prices["openai/tiny"]) == Price(1, 1, 500)
+    tiny = config_spec(config.prices["openai/tiny"]).spec
+    assert tiny == PriceSpec.flat(Rates(TokenRates.flat(1, 500)))
 
 
 def test_load_config_env_overrides_defaults(tmp_path: Path) -> None:
@@ -367,11 +378,12 @@ def test_shipped_configs_validate_and_every_route_is_priced(name: str, env: dict
     config = shipped(name, env)
     assert config.admin.token is not None
     assert config.admin.token.get_secret_value() == ADMIN_TOKEN
-    prices = PriceTable.build(config.prices)
-    for route in config.models.values():
+    snapshot = build_snapshot(config)
+    for route in snapshot.routes.values():
         for target in route.targets:
-            namespace = config.providers[target.provider].price_namespace or target.provider
-            assert prices.lookup(namespace, target.model) is not None, target.model
+            assert target.price is not None, target.model
+            for _, alternative in target.what_if:
+                assert alternative is not None
 
 
 @pytest.mark.parametrize(("name", "env"), SHIPPED)
@@ -393,7 +405,12 @@ def test_production_config_keys_come_from_the_environment() -> None:
     config = shipped(*SHIPPED[1])
     secrets = [k.key.get_secret_value() for k in config.keys if k.key is not None]
     assert secrets == ["sk-acme-prod", "sk-backend-prod"]
-    assert config.prices["openai/gpt-4o-mini"].cached_input == Decimal("0.075")
+    first, then = price_entries(config.prices["openai/gpt-4o-mini"])
+    assert (first.cached_input, then.from_, then.cached_input) == (
+        Decimal("0.075"),
+        date(2027, 1, 1),
+        Decimal("0.06"),
+    )
 
 
 def test_store_outage_and_cluster_settings() -> None:

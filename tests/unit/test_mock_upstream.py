@@ -620,3 +620,71 @@ async def test_run_announces_once_listening(http: aiohttp.ClientSession) -> None
     finally:
         process.terminate()
         await process.wait()
+
+
+# --- every usage field and the service tier ------------------------------------------------
+
+PARTS = "cache_write_5m=100,cache_write_1h=50,input_audio=30,input_image=20,output_audio=7,output_image=5,web_searches=2"  # noqa: E501
+
+
+async def test_usage_parts_are_reported_inside_their_totals(
+    http: aiohttp.ClientSession, url: str
+) -> None:
+    chat = f"{url}/v1/chat/completions"
+    _, _, plain = await post(http, chat, CHAT)
+    _, _, body = await post(http, chat, CHAT, x_mock_usage_parts=PARTS)
+    base, usage = usage_of(plain), usage_of(body)
+    assert base is not None and usage is not None
+    assert usage["prompt_tokens"] == base["prompt_tokens"] + 200
+    assert usage["completion_tokens"] == base["completion_tokens"] + 12
+    assert usage["prompt_tokens_details"] == {
+        "cached_tokens": 0,
+        "audio_tokens": 30,
+        "image_tokens": 20,
+        "cache_write_tokens": 150,
+    }
+    assert usage["completion_tokens_details"]["audio_tokens"] == 7
+    assert usage["completion_tokens_details"]["image_tokens"] == 5
+    assert usage["cache_creation"] == {
+        "ephemeral_5m_input_tokens": 100,
+        "ephemeral_1h_input_tokens": 50,
+    }
+    assert usage["server_tool_use"] == {"web_search_requests": 2}
+    # The same in a stream's usage chunk, and cache writes in the Responses shape.
+    _, _, raw = await post(http, chat, CHAT | STREAM_USAGE, x_mock_usage_parts=PARTS)
+    assert sse_data(raw)[-2]["usage"] == usage
+    _, _, body = await post(
+        http, f"{url}/v1/responses", {"model": "m", "input": "x"}, x_mock_usage_parts=PARTS
+    )
+    assert usage_of(body)["input_tokens_details"]["cache_write_tokens"] == 150  # type: ignore[index]
+
+
+async def test_the_reply_names_the_service_tier(client: AsyncOpenAI, http: aiohttp.ClientSession,
+                                                url: str) -> None:  # fmt: skip
+    reply = await client.chat.completions.create(
+        model="gpt-5", messages=MESSAGES, service_tier="flex"
+    )
+    assert reply.service_tier == "flex"
+    reply = await client.chat.completions.create(
+        model="gpt-5", messages=MESSAGES, service_tier="auto"
+    )
+    assert reply.service_tier == "default"
+    _, _, raw = await post(
+        http, f"{url}/v1/chat/completions", CHAT | STREAM_USAGE, x_mock_service_tier="priority"
+    )
+    assert {event["service_tier"] for event in sse_data(raw)[:-1]} == {"priority"}
+    _, _, body = await post(http, f"{url}/v1/responses", {"model": "gpt-5-as-flex", "input": "x"})
+    assert orjson.loads(body)["service_tier"] == "flex"
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"x-mock-usage-parts": "audio=5"}, "NAME=COUNT pairs"),
+        ({"x-mock-usage-parts": "input_audio=-1"}, "between 0"),
+        ({"x-mock-service-tier": " "}, "service tier name"),
+    ],
+)
+def test_bad_part_and_tier_headers_are_refused(headers: dict[str, str], message: str) -> None:
+    with pytest.raises(MockRequestError, match=message):
+        resolve_behaviour(Behaviour(), headers, "m")

@@ -25,7 +25,7 @@ BASE = {
         },
     },
     "prices": {"a/gpt-4o": {"input": 2.5, "output": 10}, "b/m": {"input": 1, "output": 1}},
-    "what_if": ["a/gpt-4o -> ai21/jamba-large"],
+    "what_if": ["a/gpt-4o -> openrouter/ai21/jamba-large-1.7"],  # priced by the catalogue
 }
 
 
@@ -39,7 +39,7 @@ def test_a_snapshot_resolves_routes_and_alternatives() -> None:
     snapshot = build_snapshot(config())
     cheap = snapshot.routes["cheap"]
     assert [t.key for t in cheap.targets] == [("a", "gpt-4o"), ("b", "m")]
-    assert [name for name, _ in cheap.targets[0].what_if] == ["ai21/jamba-large"]
+    assert [name for name, _ in cheap.targets[0].what_if] == ["openrouter/ai21/jamba-large-1.7"]
     assert snapshot.generation == 1
     assert b'"id":"cheap"' in snapshot.models_body
 

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from fractions import Fraction
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.accounting.pricing import Price, PriceTable
+from proxy.accounting.config_prices import config_spec
 from proxy.accounting.records import Totals, Usage, WhatIfRow
 from proxy.accounting.spend import SpendQuery, SpendQueryError, summarize_what_if
 from proxy.accounting.whatif import alternatives_for, parse_rule, resolve_rules, what_if_costs
+from proxy.config import PriceConfig
+from tests.support.prices import spec, specs
 
 LITERALS = {
     "ai21/jamba-large": ("2.00", "2.00", "8.00"),
     "deepseek/deepseek-chat": ("0.28", "0.028", "0.42"),
     "odd/model": ("0.000333", "0.0001", "0.000777"),
 }
-TABLE = PriceTable(
-    {k: Price.per_million(Decimal(i), Decimal(o), Decimal(c)) for k, (i, c, o) in LITERALS.items()}
-)
+TABLE = specs(LITERALS)
+NOW = 1_796_126_400_000  # 2026-12-01T12:00Z
+
+
+def price_of(namespace: str, model: str):
+    return TABLE.get(f"{namespace}/{model}")
 
 
 def expected(key: str, usage: Usage) -> int:
@@ -56,7 +60,7 @@ def test_parse_rule(rule: str, parsed: tuple[str, str]) -> None:
 )
 def test_bad_rules_are_named(rules: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        resolve_rules(rules, TABLE)
+        resolve_rules(rules, price_of)
 
 
 def test_alternatives_of_a_target() -> None:
@@ -67,7 +71,7 @@ def test_alternatives_of_a_target() -> None:
             "* -> deepseek/deepseek-chat",
             "* -> ai21/jamba-large",
         ],
-        TABLE,
+        price_of,
     )
     named = [name for name, _ in alternatives_for(resolved, "openai", "gpt-4o")]
     assert named == ["ai21/jamba-large", "deepseek/deepseek-chat"]
@@ -86,8 +90,21 @@ def test_what_if_cost_is_token_counts_times_alternative_prices(
     input_tokens: int, cached: int, output: int, reasoning: int
 ) -> None:
     usage = Usage(input_tokens, min(cached, input_tokens), output, min(reasoning, output))
-    alternatives = [(key, TABLE.lookup(*key.split("/", 1))) for key in LITERALS]
-    assert what_if_costs(usage, alternatives) == {key: expected(key, usage) for key in LITERALS}
+    alternatives = list(TABLE.items())
+    want = {key: expected(key, usage) for key in LITERALS}
+    assert what_if_costs(usage, alternatives, NOW) == want
+
+
+def test_what_if_prices_at_the_alternative_price_in_force_then() -> None:
+    history = [
+        {"input": "1", "output": "1"},
+        {"from": "2026-12-01", "input": "2", "output": "2"},
+    ]
+    changed = config_spec([PriceConfig.model_validate(e) for e in history]).spec
+    usage = Usage(1000, 0, 0)
+    assert what_if_costs(usage, [("x/y", changed)], NOW - 86_400_000) == {"x/y": 1_000_000}
+    assert what_if_costs(usage, [("x/y", changed)], NOW) == {"x/y": 2_000_000}
+    assert spec("1", "1") != changed  # the history is not the first price alone
 
 
 def row(alternative: str, model: str, cost: int | None, what_if: int) -> WhatIfRow:

@@ -3,13 +3,11 @@ admission properties with hypothesis."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.accounting.pricing import Price
+from proxy.accounting.pricing import PriceBound
 from proxy.budgets.alert_rules import due_alerts, forecast_exhausts, threshold_reached
 from proxy.budgets.book import BudgetBook, parse_scope, scope, scope_label
 from proxy.budgets.rules import (
@@ -61,8 +59,10 @@ def test_an_exhausted_budget_reopens_at_the_turn_of_the_month():
     assert first_violation(1, [rule], [after]) is None
 
 
-PRICE = Price.per_million(Decimal("1"), Decimal("2"), Decimal("0.5"))
-DEAR = Price.per_million(Decimal("3"), Decimal("1"))
+# What reservations see of a price: its dearest input and output token prices (fUSD), fee.
+PRICE = PriceBound(10**9, 2 * 10**9, 0)  # $1 and $2 per 1M tokens
+DEAR = PriceBound(3 * 10**9, 10**9, 0)
+FEE = PriceBound(10**9, 2 * 10**9, 5_000_000)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,9 @@ def test_output_bound(endpoint, payload, route_max, expected):
         (100, 10, [PRICE, DEAR], 100 * 3000 + 10 * 2000),  # dearest of each, across targets
         (100, 10, [None, PRICE], 120_000),
         (100, 10, [None], 0),
-        (1, 0, [Price(1, 1, 1)], 1),  # rounded up: never reserve less than the cost
+        (1, 0, [PriceBound(1, 1, 0)], 1),  # rounded up: never reserve less than the cost
+        (100, 10, [FEE], 120_000 + 5_000_000),  # a per-request fee on top
+        (100, 10, [PRICE, FEE, None], 120_000 + 5_000_000),
         # max_tokens × n at their bounds: held at the bound, above every limit.
         (0, (2**31 - 1) ** 2, [PRICE], MAX_AMOUNT_NUSD),
         (2**63, 2**63, [DEAR], MAX_AMOUNT_NUSD),
@@ -237,7 +239,8 @@ amounts = st.integers(min_value=0, max_value=10**12)
 def test_sequential_admission_takes_exactly_what_fits(
     limit, prompt, output, input_price, output_price
 ):
-    amount = reservation_nusd(prompt, output, [Price.per_million(input_price, output_price)])
+    bound = PriceBound(int(input_price * 10**9), int(output_price * 10**9), 0)
+    amount = reservation_nusd(prompt, output, [bound])
     rule, state = BudgetRule("monthly", limit), CounterState("m", 0, 0)
     admitted = 0
     while first_violation(amount, [rule], [state]) is None and admitted < 1000:

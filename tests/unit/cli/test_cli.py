@@ -84,11 +84,12 @@ def test_quickstart_serves_the_fake_upstream_and_report_prints_spend(tmp_path: P
     )  # fmt: skip
     assert report.returncode == 0, report.stderr
     lines = report.stdout.splitlines()
-    assert lines[1].split() == ["customer", "model", "cost_usd", "requests", "unpriced_requests",
-                                "input_tokens", "cached_input_tokens", "output_tokens",
-                                "reasoning_tokens"]  # fmt: skip
+    assert lines[1].split() == ["customer", "model", "cost_usd", "billable_usd", "requests",
+                                "unpriced_requests", "input_tokens", "cached_input_tokens",
+                                "output_tokens", "reasoning_tokens"]  # fmt: skip
     acme = next(line.split() for line in lines if line.startswith("acme"))
-    assert acme[1] == "gpt-4o-mini" and acme[3] == "1"
-    # gpt-4o-mini from the bundled table: $0.15 / $0.60 per 1M → 150 / 600 nano-dollars a token.
+    assert acme[1] == "gpt-4o-mini" and acme[4] == "1"
+    # gpt-4o-mini from the catalogue (OpenAI's list price): $0.15 / $0.60 per 1M → 150 / 600
+    # nano-dollars a token; no billing markup: billable = cost.
     nusd = reply.usage.prompt_tokens * 150 + reply.usage.completion_tokens * 600
-    assert acme[2] == f"0.{nusd:09d}"
+    assert acme[2] == acme[3] == f"0.{nusd:09d}"

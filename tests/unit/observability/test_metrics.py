@@ -117,6 +117,15 @@ def test_observe_counts_request_tokens_cost_and_timings():
     assert value(m, "costproxy_unpriced_requests_total", **model) == 0
 
 
+def test_billable_spend_is_counted_beside_cost():
+    m = metrics()
+    m.observe(record(cost_nusd=1_000_000_000, billable_nusd=1_250_000_000), 0.0001, ())
+    m.observe(record(cost_nusd=None, billable_nusd=None), 0.0001, ())  # unknown: not counted
+    spend = {"model": "gpt-4o-mini", "provider": "openai", "customer": "acme"}
+    assert value(m, "costproxy_cost_usd_total", **spend) == pytest.approx(1.0)
+    assert value(m, "costproxy_billable_usd_total", **spend) == pytest.approx(1.25)
+
+
 def test_unpriced_and_non_streaming_requests():
     m = metrics()
     m.observe(record(cost_nusd=None), 0.0001, ())

@@ -3,11 +3,13 @@ reads them."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from proxy.accounting.pricing import PriceTable
+from proxy.accounting.config_prices import date_ms
+from proxy.accounting.price_book import PriceBook
 from proxy.config import PriceConfig
 from proxy.reconcile.models import match_models, undated
 from proxy.reconcile.prices import table_prices
@@ -47,16 +49,25 @@ def test_match_models() -> None:
 
 
 def test_table_prices() -> None:
-    table = PriceTable.build(
+    book = PriceBook(
         {
             "acme/gpt-4o-mini": PriceConfig(
                 input=Decimal("0.15"), output=Decimal("0.6"), cached_input=Decimal("0.075")
             )
         }
     )
-    price_of = table_prices(table, "acme")
+    price_of = table_prices(book, "acme", date_ms(date(2026, 12, 1)))
     assert price_of("gpt-4o-mini", "input") == Decimal("0.15")
     assert price_of("gpt-4o-mini-2024-07-18", "cached_input") == Decimal("0.075")
     assert price_of("gpt-4o-mini", "output") == Decimal("0.6")
-    assert price_of("gpt-4o-mini", "cache_write_5m") is None  # not in the table (yet)
+    assert price_of("gpt-4o-mini", "cache_write_5m") == Decimal("0.15")  # no price apart: input
     assert price_of("no-such-model", "input") is None
+
+
+def test_table_prices_of_the_catalogue() -> None:
+    # Anthropic's published prices for Claude Sonnet 4.5: $3 input, $3.75 5-minute and $6
+    # 1-hour cache writes, $0.30 cache reads, $15 output per 1M tokens.
+    price_of = table_prices(PriceBook({}), "anthropic", date_ms(date(2026, 12, 1)))
+    assert [price_of("claude-sonnet-4-5-20250929", kind) for kind in
+            ("input", "cache_write_5m", "cache_write_1h", "cached_input", "output")] == [
+        Decimal(p) for p in ("3", "3.75", "6", "0.3", "15")]  # fmt: skip

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
-from proxy.accounting.pricing import Price, PriceTable
+from proxy.accounting.pricing import PriceSpec
 from proxy.config import ProviderConfig, RouteConfig
 from proxy.providers import build_provider
 from proxy.routing.routes import (
@@ -20,15 +18,27 @@ from proxy.routing.routes import (
     order_targets,
     weighted_order,
 )
+from tests.support.prices import spec, spec_history
 
 PROVIDERS = {name: build_provider(name, ProviderConfig(base_url="http://x")) for name in "abcd"}
 
 
-def price(i: str, o: str) -> Price:
-    return Price.per_million(Decimal(i), Decimal(o))
+NOW = 1_796_126_400_000  # 2026-12-01T12:00Z
 
 
-def target(name: str, weight: float = 1.0, p: Price | None = None) -> Target:
+def price(i: str, o: str) -> PriceSpec:
+    return spec(i, o)
+
+
+def lookup(table: dict[str, PriceSpec]):
+    def price_of(namespace: str, model: str, base_url: str | None, kind: str | None):
+        assert (base_url, kind) == ("http://x", "openai")  # the provider's, for the catalogue
+        return table.get(f"{namespace}/{model}")
+
+    return price_of
+
+
+def target(name: str, weight: float = 1.0, p: PriceSpec | None = None) -> Target:
     return Target(provider=PROVIDERS[name], model="m", price=p, weight=weight)
 
 
@@ -81,7 +91,7 @@ def test_cheapest_orders_by_cost_of_the_estimated_tokens(
     input_tokens: int, output_tokens: int, expected: str
 ) -> None:
     targets = [target("a", p=A), target("b", p=B), target("c"), target("d", p=D)]
-    assert names(cheapest_order(targets, input_tokens, output_tokens)) == expected
+    assert names(cheapest_order(targets, input_tokens, output_tokens, NOW)) == expected
 
 
 @pytest.mark.parametrize(
@@ -103,9 +113,25 @@ def test_lowest_latency(latency: dict[str, float], seq: int, expected: str) -> N
     assert names(lowest_latency_order(targets, measured, seq)) == expected
 
 
+def test_cheapest_compares_the_prices_in_force_when_the_request_arrived() -> None:
+    # b is dearer than a until 2026-12-01 (00:00 UTC), then cheaper.
+    cheaper = [{"from": "2026-01-01", "input": "5", "output": "5"},
+               {"from": "2026-12-01", "input": "0.5", "output": "0.5"}]  # fmt: skip
+    from_config = build_routes(
+        {"r": route_config("cheapest", a={"model": "m"}, b={"model": "m"})},
+        PROVIDERS,
+        lookup({"a/m": A, "b/m": spec_history(cheaper)}),
+    )["r"].targets
+    midnight = NOW - 12 * 3_600_000
+    assert names(cheapest_order(from_config, 1000, 0, midnight - 1)) == "ab"
+    assert names(cheapest_order(from_config, 1000, 0, midnight)) == "ba"
+
+
 def test_order_targets_dispatches_by_strategy() -> None:
     targets = (target("a", 1, A), target("b", 3, B))
-    inputs = RoutingInputs(u=0.5, input_tokens=10, output_tokens=1000, latency_ms={}, seq=1)
+    inputs = RoutingInputs(
+        u=0.5, input_tokens=10, output_tokens=1000, when_ms=NOW, latency_ms={}, seq=1
+    )
     expected = {"fallback": "ab", "weighted": "ba", "cheapest": "ba", "lowest_latency": "ab"}
     for strategy, order in expected.items():
         route = Route("r", targets, strategy=strategy)  # type: ignore[arg-type]
@@ -124,7 +150,7 @@ def test_build_routes_orders_by_priority_then_list_order_and_resolves_prices() -
         a={"model": "m", "priority": 0},
         b={"model": "m", "priority": 0},
     )
-    prices = PriceTable({"c/gpt-4o": A})
+    prices = lookup({"c/gpt-4o": A})
     what_if = {"c/gpt-4o": (("x/y", B),), "*": (("z/w", D),)}
 
     [route] = build_routes({"r": config}, PROVIDERS, prices, what_if).values()
@@ -139,7 +165,7 @@ def test_build_routes_orders_by_priority_then_list_order_and_resolves_prices() -
 def test_cheapest_needs_every_target_priced() -> None:
     config = route_config("cheapest", a={"model": "m"}, b={"model": "n"})
     with pytest.raises(ValueError, match=r"models\.r: strategy cheapest .* b/n"):
-        build_routes({"r": config}, PROVIDERS, PriceTable({"a/m": A}))
+        build_routes({"r": config}, PROVIDERS, lookup({"a/m": A}))
 
 
 @pytest.mark.parametrize(
