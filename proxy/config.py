@@ -30,6 +30,7 @@ from pydantic import (
 
 from proxy.access.identifiers import normal_id, normal_tag
 from proxy.errors import ConfigError
+from proxy.headers import NEVER_FORWARDED, NEVER_RETURNED, check_header_patterns
 
 __all__ = [
     "AdminConfig",
@@ -230,6 +231,21 @@ class ProviderConfig(_Model):
     max_connections: int = Field(1000, gt=0)
     # The provider's own usage and cost reports, for `costproxy reconcile`.
     report: ReportConfig | None = None
+    # Client headers sent on to this provider beyond those its kind's API defines, and
+    # provider headers returned to clients beyond the answer's own (see proxy.headers):
+    # names, or prefixes ending in "*" ("x-mock-*").
+    forward_headers: list[str] = Field(default_factory=list)
+    return_headers: list[str] = Field(default_factory=list)
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _forwardable(cls, value: list[str]) -> list[str]:
+        return check_header_patterns(value, NEVER_FORWARDED)
+
+    @field_validator("return_headers")
+    @classmethod
+    def _returnable(cls, value: list[str]) -> list[str]:
+        return check_header_patterns(value, NEVER_RETURNED)
 
     @field_validator("base_url")
     @classmethod
@@ -275,6 +291,13 @@ class RouteConfig(_Model):
     # When a streaming client hangs up: the `streams` section's choice unless set here.
     on_client_disconnect: OnClientDisconnect | None = None
     drain_timeout_s: float | None = Field(None, gt=0)
+    # Client headers this route sends on beyond its providers' (e.g. OpenAI-Beta).
+    forward_headers: list[str] = Field(default_factory=list)
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _forwardable(cls, value: list[str]) -> list[str]:
+        return check_header_patterns(value, NEVER_FORWARDED)
 
     @model_validator(mode="after")
     def _targets_make_sense(self) -> RouteConfig:

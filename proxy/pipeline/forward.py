@@ -111,7 +111,7 @@ async def _attempt(
         target.provider.wire_model(target.model),
         duplicate_model=duplicate_model,
     )
-    headers = upstream_headers(request.headers, target.provider.headers())
+    headers = upstream_headers(request.headers, target.provider.headers(), target.forward_headers)
     try:
         async with _deadline(deadline):
             return await fetch(ex, body, headers, ex.payload.get("stream") is True), injected_usage

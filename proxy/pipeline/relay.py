@@ -26,20 +26,14 @@ from proxy.providers.transport import TransportError, TransportTimeout, Upstream
 
 __all__ = ["Answer", "fetch", "relay_stream", "whole_response"]
 
-_DROP_RESPONSE_HEADERS = frozenset(
-    h.lower()
-    for h in (
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
-        "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Content-Encoding",
-        "Set-Cookie", "X-Request-Id",
-    )
-)  # fmt: skip
-
 
 def _client_headers(upstream: CIMultiDictProxy[str], ex: Exchange) -> CIMultiDict[str]:
+    """The provider's headers that describe the answer (an allowlist: see proxy.headers),
+    and the proxy's own."""
     headers: CIMultiDict[str] = CIMultiDict()
+    returned = ex.target.provider.returned
     for name, value in upstream.items():
-        if name.lower() not in _DROP_RESPONSE_HEADERS:
+        if returned.allows(name.lower()):
             headers.add(name, value)
     upstream_id = upstream.get("X-Request-Id")
     if upstream_id:

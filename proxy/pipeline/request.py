@@ -10,6 +10,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.errors import BadRequestError, PayloadTooLargeError
+from proxy.headers import HeaderAllowlist
 from proxy.pipeline.body_encoding import body_encoding, inflate
 
 __all__ = ["has_duplicate_model", "read_payload", "upstream_body", "upstream_headers"]
@@ -27,20 +28,6 @@ _INT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "n")
 MAX_INT_FIELD = 2**31 - 1
 _STREAMING = frozenset({"chat.completions", "completions", "responses"})
 _USAGE_OPTION = frozenset({"chat.completions", "completions"})
-
-# Never forwarded upstream: hop-by-hop headers, the client's credentials, the proxy's own
-# attribution headers, and headers aiohttp computes itself.
-_DROP_REQUEST_HEADERS = frozenset(
-    h.lower()
-    for h in (
-        "Host", "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-        "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Accept-Encoding",
-        "Content-Encoding",
-        "Authorization", "api-key", "x-api-key", "Cookie",
-        "OpenAI-Organization", "OpenAI-Project",
-        "X-Customer-Id", "X-End-User-Id", "X-Cost-Tags", "X-Request-Id",
-    )
-)  # fmt: skip
 
 
 async def read_payload(
@@ -181,19 +168,22 @@ def upstream_body(
 
 
 def upstream_headers(
-    client_headers: Mapping[str, str], provider_headers: dict[str, str]
+    client_headers: Mapping[str, str], provider_headers: dict[str, str], allowed: HeaderAllowlist
 ) -> CIMultiDict[str]:
+    """The headers of an upstream request: the client's that `allowed` lets through (an
+    allowlist: see proxy.headers), the content type, and the provider's own, which win."""
     headers: CIMultiDict[str] = CIMultiDict()
-    connection_listed = {
-        token.strip().lower()
-        for token in client_headers.get("Connection", "").split(",")
-        if token.strip()
-    }
+    connection_listed: set[str] | None = None
     for name, value in client_headers.items():
         lowered = name.lower()
-        if lowered in _DROP_REQUEST_HEADERS or lowered in connection_listed:
+        if not allowed.allows(lowered):
             continue
-        headers.add(name, value)
+        if connection_listed is None:  # a header the client made hop-by-hop stays here
+            connection_listed = {
+                token.strip().lower() for token in client_headers.get("Connection", "").split(",")
+            }
+        if lowered not in connection_listed:
+            headers.add(name, value)
     headers["Content-Type"] = "application/json"
     headers.update(provider_headers)
     return headers

@@ -50,9 +50,13 @@ def config(upstream_url: str, directory: Path) -> dict:
         "request_log": {"enabled": False},
         "providers": {
             # Named as the catalogue's providers: priced from genai-prices.
-            "openai": {"base_url": mock, "api_key": "${T_UPSTREAM_KEY}"},
-            "together": {"base_url": mock},
-            "local": {"base_url": mock},
+            "openai": {
+                "base_url": mock,
+                "forward_headers": ["x-mock-*"],
+                "api_key": "${T_UPSTREAM_KEY}",
+            },
+            "together": {"base_url": mock, "forward_headers": ["x-mock-*"]},
+            "local": {"base_url": mock, "forward_headers": ["x-mock-*"]},
         },
         "models": {
             "every": {"targets": [{"provider": "local", "model": "every-dim"}]},

@@ -37,8 +37,12 @@ def initial_config(upstream_url: str, directory: Path) -> dict:
         "request_log": {"enabled": False},
         "reload": {"watch": False, "interval_s": 0.05},
         "providers": {
-            "a": {"base_url": upstream_url + "/v1", "api_key": key},
-            "down": {"base_url": dead_url(), "api_key": key},
+            "a": {
+                "base_url": upstream_url + "/v1",
+                "forward_headers": ["x-mock-*"],
+                "api_key": key,
+            },
+            "down": {"base_url": dead_url(), "forward_headers": ["x-mock-*"], "api_key": key},
         },
         "models": {
             "main": {"targets": [{"provider": "a", "model": "m"}]},
@@ -193,6 +197,18 @@ async def test_providers(running: Reloadable, http: aiohttp.ClientSession) -> No
     assert status == 502, answer
     await applied(running, http, lambda c: c["providers"]["a"].update(base_url=good))
     assert (await chat(running, http))[0] == 200
+
+
+async def test_provider_headers(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    assert "openai-processing-ms" not in (await chat(running, http))[2]
+    await applied(
+        running,
+        http,
+        lambda c: c["providers"]["a"].update(return_headers=["openai-processing-ms"]),
+    )
+    assert (await chat(running, http))[2]["openai-processing-ms"] == "12"
+    await applied(running, http, lambda c: c["providers"]["a"].pop("return_headers"))
+    assert "openai-processing-ms" not in (await chat(running, http))[2]
 
 
 async def test_models(running: Reloadable, http: aiohttp.ClientSession) -> None:

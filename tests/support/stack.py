@@ -60,6 +60,7 @@ def base_config(upstream_url: str, store: dict) -> dict:
             "openai": {
                 "kind": "openai",
                 "base_url": upstream_url + "/v1",
+                "forward_headers": ["x-mock-*"],
                 "api_key": "${T_UPSTREAM_KEY}",
             }
         },
