@@ -20,7 +20,7 @@ from proxy.accounting import tokens
 from proxy.budgets.rules import stated_max_output
 from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange
-from proxy.pipeline.relay import Answer, fetch, relay_stream, whole_response
+from proxy.pipeline.relay import Answer, deliver, fetch, relay_stream, whole_response
 from proxy.pipeline.request import has_duplicate_model, upstream_body, upstream_headers
 from proxy.routing.retry import (
     Failure,
@@ -202,13 +202,14 @@ async def forward(
         target_health.breaker.success()
         target_health.observe_latency((loop.time() - started) * 1000)
         if outcome.first_chunk is None:
-            return await whole_response(ex, outcome)
+            return await deliver(request, ex, await whole_response(ex, outcome))
         response = await relay_stream(request, ex, outcome, injected_usage)
         if ex.status == 502:
             _failed(ex, target_health, loop.time(), "stream broken")
         return response
     if isinstance(last, Answer):
-        return await whole_response(ex, last)  # the last upstream error, as the upstream sent it
+        # The last upstream error, as the upstream sent it.
+        return await deliver(request, ex, await whole_response(ex, last))
     if last is None:  # the time budget ran out before any attempt could start
         last = _out_of_time(route)
     last.headers = {"x-request-id": ex.request_id, "x-costproxy-attempts": str(ex.attempts)}

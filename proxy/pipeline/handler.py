@@ -13,6 +13,7 @@ from proxy.budgets.guard import BUDGETS
 from proxy.errors import NotFoundError, ProxyError
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.pipeline.forward import forward, order_for_request
+from proxy.pipeline.relay import client_left
 from proxy.pipeline.request import read_payload
 from proxy.pipeline.telemetry import report_refused, report_rejected, report_settled
 from proxy.state import STATE
@@ -79,7 +80,9 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
         try:
             return await forward(request, ex, order, raw, state.health, state.rng)
         except ProxyError as exc:
-            ex.status = exc.status
+            # A client that left before its answer gets none: recorded as gone, not as
+            # the error it would have been sent.
+            ex.status = 499 if client_left(request) else exc.status
             exc.headers.setdefault("x-request-id", ex.request_id)  # its record's id
             raise
         finally:

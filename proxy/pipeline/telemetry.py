@@ -26,6 +26,21 @@ def report_settled(state: ProxyState, ex: Exchange, record: UsageRecord) -> None
     reasons = upstream_errors(ex.failures, ex.upstream_status)
     state.metrics.observe(record, overhead_s, reasons)
     state.request_log.routed(record, overhead_s, reasons)
+    if record.status == 499:
+        # One line, no traceback: clients leave all the time, and a client could flood an
+        # error log by resetting its connections.
+        log.info(
+            "client went away: request %s (customer %r, %s, %s) after %d bytes of its "
+            "answer; billed %d input and %d output tokens (%s)",
+            ex.request_id,
+            record.customer,
+            record.endpoint,
+            record.route,
+            ex.sent_bytes,
+            record.input_tokens,
+            record.output_tokens,
+            record.usage_source,
+        )
     target, answered = ex.target, ex.answered_model
     if answered and not answered_as_billed(
         target.model, target.provider.wire_model(target.model), answered
