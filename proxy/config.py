@@ -137,6 +137,8 @@ class StoreConfig(_Model):
 
 
 PerMinute = Annotated[int, Field(gt=0, le=10**9)]
+# Requests of one key or customer in flight at once (on each instance).
+InFlight = Annotated[int, Field(gt=0, le=10**6)]
 
 
 def _token_long_enough(value: SecretStr | None, what: str) -> SecretStr | None:
@@ -229,6 +231,10 @@ class ProviderConfig(_Model):
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(600.0, gt=0)
     max_connections: int = Field(1000, gt=0)
+    # The most of max_connections one customer may hold at once, so that no customer
+    # starves the others (1: no limit). A request past its customer's share tries the
+    # route's next target, else gets 429 concurrency_limit_exceeded.
+    max_customer_share: float = Field(0.5, gt=0, le=1)
     # The provider's own usage and cost reports, for `costproxy reconcile`.
     report: ReportConfig | None = None
     # Client headers sent on to this provider beyond those its kind's API defines, and
@@ -514,6 +520,7 @@ class CustomerConfig(_Model):
 
     rpm: PerMinute | None = None
     tpm: PerMinute | None = None
+    max_in_flight: InFlight | None = None
     budgets: Budgets = Field(default_factory=list)
     # The default cap of every end user of the customer, each with its own counter.
     end_user_budgets: Budgets = Field(default_factory=list)
@@ -627,6 +634,7 @@ class KeyConfig(_Model):
     budgets: Budgets = Field(default_factory=list)
     rpm: PerMinute | None = None
     tpm: PerMinute | None = None
+    max_in_flight: InFlight | None = None
 
     @model_validator(mode="after")
     def _one_secret_and_a_customer(self) -> KeyConfig:

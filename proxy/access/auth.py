@@ -37,6 +37,7 @@ class Principal:
     models: frozenset[str] | None = None  # None: every model
     rpm: int | None = None
     tpm: int | None = None
+    max_in_flight: int | None = None  # requests in flight at once, on one instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,12 @@ class KeyIndex:
         self._by_hash: dict[str, Principal] = {}
         for key in keys:
             self._by_hash[_digest(key)] = Principal(
-                key_id(key), key.customer, key.trusted, rpm=key.rpm, tpm=key.tpm
+                key_id(key),
+                key.customer,
+                key.trusted,
+                rpm=key.rpm,
+                tpm=key.tpm,
+                max_in_flight=key.max_in_flight,
             )
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:

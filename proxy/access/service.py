@@ -71,6 +71,7 @@ async def create_key(store: Store, body: KeyCreate) -> dict:
         models=None if body.models is None else tuple(body.models),
         rpm=body.rpm,
         tpm=body.tpm,
+        max_in_flight=body.max_in_flight,
     )
     await store.create_key(key, secret_sha256(secret))
     return KeyCreated(**KeyOut.of(key).model_dump(), key=secret).model_dump()
@@ -125,6 +126,7 @@ async def put_customer(store: Store, customer_id: str, body: CustomerPut) -> dic
         metadata=dict(body.metadata),
         rpm=body.rpm,
         tpm=body.tpm,
+        max_in_flight=body.max_in_flight,
         created_ms=now,
         updated_ms=now,
     )

@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 PerMinute = Annotated[int, Field(gt=0, le=MAX_LIMIT)]
+InFlight = Annotated[
+    int,
+    Field(gt=0, le=10**6, description="Requests in flight at once, on each proxy instance."),
+]
 Label = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -53,6 +57,7 @@ class KeyCreate(Body):
     models: list[Label] | None = Field(None, max_length=256)
     rpm: PerMinute | None = None
     tpm: PerMinute | None = None
+    max_in_flight: InFlight | None = None
     expires_at: datetime | None = None
 
     _customer = field_validator("customer")(_check_customer)
@@ -87,6 +92,7 @@ class KeyOut(BaseModel):
     models: list[str] | None
     rpm: int | None
     tpm: int | None
+    max_in_flight: int | None = None
     created_at: str
     expires_at: str | None
     last_used_at: str | None
@@ -102,6 +108,7 @@ class KeyOut(BaseModel):
             models=None if key.models is None else list(key.models),
             rpm=key.rpm,
             tpm=key.tpm,
+            max_in_flight=key.max_in_flight,
             created_at=iso(key.created_ms) or "",
             expires_at=iso(key.expires_ms),
             last_used_at=iso(key.last_used_ms),
@@ -130,6 +137,7 @@ class CustomerPut(Body):
     )
     rpm: PerMinute | None = None
     tpm: PerMinute | None = None
+    max_in_flight: InFlight | None = None
 
 
 class SpendTotals(BaseModel):
@@ -148,6 +156,7 @@ class CustomerOut(BaseModel):
     metadata: dict[str, str]
     rpm: int | None
     tpm: int | None
+    max_in_flight: int | None = None
     created_at: str
     updated_at: str
     spend_this_month: SpendTotals | None = None
@@ -160,6 +169,7 @@ class CustomerOut(BaseModel):
             metadata=customer.metadata,
             rpm=customer.rpm,
             tpm=customer.tpm,
+            max_in_flight=customer.max_in_flight,
             created_at=iso(customer.created_ms) or "",
             updated_at=iso(customer.updated_ms) or "",
             spend_this_month=None if spend is None else SpendTotals(**spend),

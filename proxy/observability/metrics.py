@@ -264,10 +264,14 @@ class ProxyMetrics:
         ratelimited = CounterFamily(
             "costproxy_ratelimited_total",
             "Requests refused by a rate limit (429), by the limit's kind: requests or tokens "
-            "per minute.",
+            "per minute, requests in flight (max_in_flight), or a customer's share of a "
+            "provider's connections (provider_share).",
             ("kind",),
         )
-        self._ratelimited = {kind: ratelimited.labels(kind) for kind in ("requests", "tokens")}
+        self._ratelimited = {
+            kind: ratelimited.labels(kind)
+            for kind in ("requests", "tokens", "in_flight", "provider_share")
+        }
         self._store: Callable[[], tuple[bool, int, int]] | None = None
         store_up, journal_pending, lost = (
             CallbackFamily(name, help_text, kind, (), partial(self._store_figure, i))

@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from proxy.access.admission import AUTH, LIMITS, admit
+from proxy.access.admission import AUTH, IN_FLIGHT, LIMITS, admit, enter_in_flight
 from proxy.access.auth import attribute, check_end_user_source
 from proxy.budgets.guard import BUDGETS
 from proxy.errors import NotFoundError, ProxyError
@@ -15,7 +15,12 @@ from proxy.pipeline.exchange import Exchange, settle
 from proxy.pipeline.forward import forward, order_for_request
 from proxy.pipeline.relay import client_left
 from proxy.pipeline.request import read_payload
-from proxy.pipeline.telemetry import report_refused, report_rejected, report_settled
+from proxy.pipeline.telemetry import (
+    report_limited,
+    report_refused,
+    report_rejected,
+    report_settled,
+)
 from proxy.state import STATE
 
 __all__ = ["endpoint_handler"]
@@ -25,10 +30,12 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
     state = request.app[STATE]
     started = time.perf_counter()
     ts_ms = time.time_ns() // 1_000_000
+    in_flight = request.app[IN_FLIGHT]
 
     # The config as it is now serves this request to its end, whatever reloads happen.
     with state.runtime.pinned() as snapshot:
-        # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom.
+        # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom;
+        #    whether it may start now (429: too many in flight, over a rate limit).
         try:
             principal = await request.app[AUTH].authenticate(request.headers, snapshot.keys)
             server = snapshot.config.server
@@ -50,49 +57,60 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
             customer = snapshot.config.customers.get(attribution.customer)
             if customer is not None:
                 check_end_user_source(principal, attribution, customer.end_user_ids)
-            reservation = await admit(request, principal, attribution, len(raw), payload, route)
-            state.recorder.admit()  # 503 while the store is down, under on_error: fail_closed
+            slots = enter_in_flight(request, principal, attribution)  # left in `finally`
+            try:
+                reservation = await admit(request, principal, attribution, len(raw), payload, route)
+                state.recorder.admit()  # 503 while the store is down, under fail_closed
+            except BaseException:
+                in_flight.leave(slots)
+                raise
         except ProxyError as exc:
             report_rejected(state, endpoint, started, ts_ms, exc)
             raise
 
-        # 2. Forward to the route's targets in the strategy's order, relaying the answer.
-        order = await order_for_request(route, endpoint, payload, state.health, state.rng, ts_ms)
-        ex = Exchange(
-            request_id="req_" + os.urandom(12).hex(),
-            ts_ms=ts_ms,
-            started=started,
-            endpoint=endpoint,
-            payload=payload,
-            principal=principal,
-            attribution=attribution,
-            route=route,
-            target=order[0],
-            markup=snapshot.billing.for_customer(attribution.customer),
-        )
-        budgets = request.app[BUDGETS]
         try:
-            hold = await budgets.reserve(request, ex, len(raw))  # 429: nothing goes upstream
-        except ProxyError as exc:
-            exc.headers.setdefault("x-request-id", ex.request_id)
-            report_refused(state, ex, exc)
-            raise
-        try:
-            return await forward(request, ex, order, raw, state.health, state.rng)
-        except ProxyError as exc:
-            # A client that left before its answer gets none: recorded as gone, not as
-            # the error it would have been sent.
-            ex.status = 499 if client_left(request) else exc.status
-            exc.headers.setdefault("x-request-id", ex.request_id)  # its record's id
-            raise
+            # 2. Forward to the route's targets in the strategy's order, relaying the answer.
+            order = await order_for_request(
+                route, endpoint, payload, state.health, state.rng, ts_ms
+            )
+            ex = Exchange(
+                request_id="req_" + os.urandom(12).hex(),
+                ts_ms=ts_ms,
+                started=started,
+                endpoint=endpoint,
+                payload=payload,
+                principal=principal,
+                attribution=attribution,
+                route=route,
+                target=order[0],
+                markup=snapshot.billing.for_customer(attribution.customer),
+            )
+            budgets = request.app[BUDGETS]
+            try:
+                hold = await budgets.reserve(request, ex, len(raw))  # 429: nothing goes upstream
+            except ProxyError as exc:
+                exc.headers.setdefault("x-request-id", ex.request_id)
+                report_refused(state, ex, exc)
+                raise
+            try:
+                return await forward(request, ex, order, raw, state.health, state.rng)
+            except ProxyError as exc:
+                # A client that left before its answer gets none: recorded as gone, not as
+                # the error it would have been sent.
+                ex.status = 499 if client_left(request) else exc.status
+                exc.headers.setdefault("x-request-id", ex.request_id)  # its record's id
+                report_limited(state, exc)
+                raise
+            finally:
+                # 3. Settle: every routed request is recorded exactly once, however it ended.
+                record = settle(ex)
+                state.recorder.submit(record)
+                budgets.settle(hold, record.cost_nusd)
+                if reservation is not None:
+                    request.app[LIMITS].settle(reservation, record)
+                report_settled(state, ex, record)
         finally:
-            # 3. Settle: every routed request is recorded exactly once, however it ended.
-            record = settle(ex)
-            state.recorder.submit(record)
-            budgets.settle(hold, record.cost_nusd)
-            if reservation is not None:
-                request.app[LIMITS].settle(reservation, record)
-            report_settled(state, ex, record)
+            in_flight.leave(slots)
 
 
 def endpoint_handler(endpoint: str):

@@ -14,7 +14,7 @@ from proxy.observability.metrics import upstream_errors
 from proxy.pipeline.exchange import Exchange
 from proxy.state import ProxyState
 
-__all__ = ["report_refused", "report_rejected", "report_settled"]
+__all__ = ["report_limited", "report_refused", "report_rejected", "report_settled"]
 
 log = logging.getLogger("costproxy.usage")
 
@@ -87,3 +87,10 @@ def report_refused(state: ProxyState, ex: Exchange, error: ProxyError) -> None:
         model=target.model,
         provider=target.provider.name,
     )
+
+
+def report_limited(state: ProxyState, error: ProxyError) -> None:
+    """A routed request refused by a limit on its way upstream (a customer at its share
+    of a provider's connections): its record reports the rest."""
+    if isinstance(error, RateLimitError):
+        state.metrics.rate_limited(error.type)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from proxy.config import ProviderConfig
 from proxy.headers import RESPONSE_HEADERS, HeaderAllowlist
+from proxy.providers.share import PoolShare
 from proxy.providers.transport import AiohttpTransport, Transport, TransportFactory
 
 __all__ = ["ENDPOINT_PATHS", "Provider"]
@@ -42,6 +43,8 @@ class Provider:
         self.since_generation = 1
         self._headers = {**config.headers, **self.auth_headers()}
         self.forwarded = HeaderAllowlist.of(self.request_headers, config.forward_headers)
+        # Its connections, shared fairly between customers (see providers.share).
+        self.share = PoolShare(config.max_connections, config.max_customer_share)
         self.returned = HeaderAllowlist.of(
             RESPONSE_HEADERS, self.response_headers, config.return_headers
         )
