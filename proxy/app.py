@@ -11,7 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from proxy.access.admission import AUTH, LIMITS, add_access
+from proxy.access.admission import LIMITS, add_access, authenticate
+from proxy.access.throttle import address_of
 from proxy.admin.api import add_admin_api
 from proxy.admin.routes import json_response
 from proxy.budgets.alert_delivery import AlertDispatcher
@@ -124,7 +125,7 @@ def create_app(
 
     async def list_models(request: web.Request) -> web.Response:
         snapshot = state.snapshot
-        await request.app[AUTH].authenticate(request.headers, snapshot.keys)
+        await authenticate(request, snapshot.keys, address_of(request))
         return web.Response(body=snapshot.models_body, content_type="application/json")
 
     async def health(request: web.Request) -> web.Response:

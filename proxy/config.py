@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from proxy.access.auth_failures import trusted_networks
 from proxy.access.identifiers import normal_id, normal_tag
 from proxy.errors import ConfigError
 from proxy.headers import NEVER_FORWARDED, NEVER_RETURNED, check_header_patterns
@@ -35,6 +36,7 @@ from proxy.headers import NEVER_FORWARDED, NEVER_RETURNED, check_header_patterns
 __all__ = [
     "AdminConfig",
     "AlertsConfig",
+    "AuthFailuresConfig",
     "BillingConfig",
     "BreakerConfig",
     "BudgetConfig",
@@ -181,6 +183,30 @@ class MetricsConfig(_Model):
         if self.customer_label != "listed" and self.customers:
             raise ValueError("'customers' is only used with customer_label: listed")
         return self
+
+
+class AuthFailuresConfig(_Model):
+    """Failed authentication per client address (see access.auth_failures): after
+    `threshold` failures within `window_s`, the address is refused (429) in that API for
+    `block_s`, doubled by every further failure up to `max_block_s`."""
+
+    threshold: int = Field(20, ge=1)
+    window_s: float = Field(60.0, gt=0)
+    block_s: float = Field(1.0, gt=0)
+    max_block_s: float = Field(300.0, gt=0)
+    # Load balancers in front of the proxy (addresses or networks): for their requests
+    # the client's address is read from X-Forwarded-For.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                trusted_networks([entry])
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
 
 
 class RequestLogConfig(_Model):
@@ -653,6 +679,7 @@ class Config(_Model):
     admin: AdminConfig = Field(default_factory=AdminConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
+    auth_failures: AuthFailuresConfig = Field(default_factory=AuthFailuresConfig)
     providers: dict[str, ProviderConfig] = Field(min_length=1)
     models: dict[str, RouteConfig] = Field(min_length=1)
     # "provider/model" -> its price (or its dated prices), over the genai-prices catalogue.

@@ -14,16 +14,26 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy.access.auth import Attribution, Principal
+from proxy.access.auth import Attribution, KeyIndex, Principal
 from proxy.access.authenticator import Authenticator
 from proxy.access.inflight import InFlight
 from proxy.access.limits import RateLimits, Reservation
-from proxy.errors import NotFoundError
+from proxy.access.throttle import count_failure, refuse_blocked
+from proxy.errors import AuthenticationError, NotFoundError
 from proxy.routing.routes import Route
 from proxy.state import STATE
 from proxy.store.base import Store
 
-__all__ = ["AUTH", "IN_FLIGHT", "LIMITS", "add_access", "admit", "changed", "enter_in_flight"]
+__all__ = [
+    "AUTH",
+    "IN_FLIGHT",
+    "LIMITS",
+    "add_access",
+    "admit",
+    "authenticate",
+    "changed",
+    "enter_in_flight",
+]
 
 log = logging.getLogger("costproxy.access")
 
@@ -44,6 +54,16 @@ def add_access(app: web.Application) -> None:
     app[IN_FLIGHT] = InFlight()
     app.on_response_prepare.append(_ratelimit_headers)
     app.cleanup_ctx.append(_lifecycle)
+
+
+async def authenticate(request: web.Request, keys: KeyIndex, address: str) -> Principal:
+    """The caller's key (401 otherwise), unless its address failed too often (429)."""
+    refuse_blocked(request, "client", address)
+    try:
+        return await request.app[AUTH].authenticate(request.headers, keys)
+    except AuthenticationError as exc:
+        count_failure(request, "client", address, exc)
+        raise
 
 
 async def admit(

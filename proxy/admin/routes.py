@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from proxy.access.auth import bearer_matches
+from proxy.access.throttle import address_of, count_failure, refuse_blocked
 from proxy.errors import AuthenticationError, BadRequestError
 from proxy.state import STATE, ProxyState
 
@@ -76,15 +77,20 @@ ADMIN_ROUTES = web.AppKey("costproxy_admin_routes", list[AdminRoute])
 
 
 def _admin_state(request: web.Request) -> ProxyState:
-    """The proxy's state, for a request that carries the admin token (401 otherwise)."""
+    """The proxy's state, for a request that carries the admin token (401 otherwise; 429
+    for an address that failed too often)."""
     state = request.app[STATE]
     token = state.config.admin.token
     if token is None:
         raise AuthenticationError(
             "The admin API is disabled: set admin.token in the config.", code="admin_disabled"
         )
+    address = address_of(request)
+    refuse_blocked(request, "admin", address)
     if not bearer_matches(request.headers, token.get_secret_value()):
-        raise AuthenticationError("Invalid or missing admin token.", code="invalid_admin_token")
+        error = AuthenticationError("Invalid or missing admin token.", code="invalid_admin_token")
+        count_failure(request, "admin", address, error)
+        raise error
     return state
 
 

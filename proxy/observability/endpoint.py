@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from proxy.access.auth import bearer_matches
+from proxy.access.throttle import address_of, count_failure, refuse_blocked
 from proxy.errors import AuthenticationError
 from proxy.middleware import error_middleware
 from proxy.observability.metrics import CONTENT_TYPE
@@ -21,8 +22,15 @@ __all__ = ["add_metrics_endpoint"]
 async def serve_metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     token = state.config.metrics.token
-    if token is not None and not bearer_matches(request.headers, token.get_secret_value()):
-        raise AuthenticationError("Invalid or missing metrics token.", code="invalid_metrics_token")
+    if token is not None:
+        address = address_of(request)
+        refuse_blocked(request, "metrics", address)
+        if not bearer_matches(request.headers, token.get_secret_value()):
+            error = AuthenticationError(
+                "Invalid or missing metrics token.", code="invalid_metrics_token"
+            )
+            count_failure(request, "metrics", address, error)
+            raise error
     # Set whole: aiohttp's content_type= does not take the format's version parameter.
     return web.Response(body=state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 

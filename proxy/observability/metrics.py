@@ -272,6 +272,18 @@ class ProxyMetrics:
             kind: ratelimited.labels(kind)
             for kind in ("requests", "tokens", "in_flight", "provider_share")
         }
+        self._auth_failures = CounterFamily(
+            "costproxy_auth_failures_total",
+            "Failed authentications, by kind: missing_api_key, invalid_api_key, "
+            "expired_api_key (client API), invalid_admin_token, invalid_metrics_token.",
+            ("kind",),
+        )
+        self._auth_blocked = CounterFamily(
+            "costproxy_auth_blocked_total",
+            "Requests refused (429) because their address failed to authenticate too often, "
+            "by realm: client, admin, metrics.",
+            ("realm",),
+        )
         self._store: Callable[[], tuple[bool, int, int]] | None = None
         store_up, journal_pending, lost = (
             CallbackFamily(name, help_text, kind, (), partial(self._store_figure, i))
@@ -293,7 +305,8 @@ class ProxyMetrics:
             self._model_mismatch,
             self._duration, self._ttft, self._overhead, self._upstream_errors, inflight,
             breakers, breaker_opens, self._store_errors, self._store_latency, reloads,
-            generation, store_up, journal_pending, lost, ratelimited,
+            generation, store_up, journal_pending, lost, ratelimited, self._auth_failures,
+            self._auth_blocked,
         )  # fmt: skip
         # CPU, memory, file descriptors: read from /proc at scrape time.
         self._process = CollectorRegistry()
@@ -381,6 +394,13 @@ class ProxyMetrics:
     def rate_limited(self, kind: str) -> None:
         """A request refused by a rate limit of this kind ("requests" or "tokens")."""
         self._ratelimited[kind].inc()
+
+    def auth_failed(self, kind: str) -> None:
+        """A failed authentication, by its error code (a handful of fixed kinds)."""
+        self._auth_failures.labels(kind).inc()
+
+    def auth_blocked(self, realm: str) -> None:
+        self._auth_blocked.labels(realm).inc()
 
     def store_call(self, operation: str, seconds: float, failed: bool) -> None:
         latency, errors = self._store_children[operation]

@@ -7,8 +7,9 @@ import time
 
 from aiohttp import web
 
-from proxy.access.admission import AUTH, IN_FLIGHT, LIMITS, admit, enter_in_flight
+from proxy.access.admission import IN_FLIGHT, LIMITS, admit, authenticate, enter_in_flight
 from proxy.access.auth import attribute, check_end_user_source
+from proxy.access.throttle import address_of
 from proxy.budgets.guard import BUDGETS
 from proxy.errors import NotFoundError, ProxyError
 from proxy.pipeline.exchange import Exchange, settle
@@ -36,8 +37,11 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
     with state.runtime.pinned() as snapshot:
         # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom;
         #    whether it may start now (429: too many in flight, over a rate limit).
+        address = address_of(request)
+        client: str | None = address  # logged until the request has authenticated
         try:
-            principal = await request.app[AUTH].authenticate(request.headers, snapshot.keys)
+            principal = await authenticate(request, snapshot.keys, address)
+            client = None
             server = snapshot.config.server
             raw, payload = await read_payload(
                 request,
@@ -65,7 +69,7 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
                 in_flight.leave(slots)
                 raise
         except ProxyError as exc:
-            report_rejected(state, endpoint, started, ts_ms, exc)
+            report_rejected(state, endpoint, started, ts_ms, exc, client=client)
             raise
 
         try:

@@ -7,6 +7,7 @@ import logging
 import time
 
 from proxy.access.ratelimit import RateLimitError
+from proxy.access.throttle import AuthBlockedError
 from proxy.accounting.billed_model import answered_as_billed
 from proxy.accounting.records import UsageRecord
 from proxy.errors import ProxyError
@@ -58,14 +59,21 @@ def report_settled(state: ProxyState, ex: Exchange, record: UsageRecord) -> None
 
 
 def report_rejected(
-    state: ProxyState, endpoint: str, started: float, ts_ms: int, error: ProxyError
+    state: ProxyState,
+    endpoint: str,
+    started: float,
+    ts_ms: int,
+    error: ProxyError,
+    *,
+    client: str | None = None,
 ) -> None:
-    """A request refused before routing (401, 400, 404, 413), or by a rate limit (429)."""
+    """A request refused before routing (401, 400, 404, 413), or by a rate limit (429).
+    `client`: the address of a request refused before it authenticated."""
     state.metrics.rejected(error.status)
-    if isinstance(error, RateLimitError):
+    if isinstance(error, RateLimitError) and not isinstance(error, AuthBlockedError):
         state.metrics.rate_limited(error.type)
     state.request_log.rejected(
-        ts_ms, endpoint, error.status, error.code, time.perf_counter() - started
+        ts_ms, endpoint, error.status, error.code, time.perf_counter() - started, client=client
     )
 
 

@@ -199,6 +199,24 @@ async def test_providers(running: Reloadable, http: aiohttp.ClientSession) -> No
     assert (await chat(running, http))[0] == 200
 
 
+async def test_auth_failures(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    """Read at each failure: a lower threshold refuses the next guesser sooner. The
+    guesses come from an address of their own (127.0.0.7), so this one stays unblocked."""
+    await applied(running, http, lambda c: c.update(auth_failures={"threshold": 2}))
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.7", 0))
+    async with aiohttp.ClientSession(connector=connector) as guesser:
+        statuses = []
+        for _ in range(3):
+            async with guesser.post(
+                running.proxy.url + "/v1/chat/completions",
+                json=BODY,
+                headers={"Authorization": "Bearer sk-wrong"},
+            ) as resp:
+                statuses.append(resp.status)
+    assert statuses == [401, 401, 429]
+    await applied(running, http, lambda c: c.pop("auth_failures"))
+
+
 async def test_provider_headers(running: Reloadable, http: aiohttp.ClientSession) -> None:
     assert "openai-processing-ms" not in (await chat(running, http))[2]
     await applied(
