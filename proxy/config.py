@@ -28,10 +28,11 @@ from pydantic import (
     model_validator,
 )
 
-from proxy.access.auth_failures import trusted_networks
+from proxy.access.addresses import trusted_networks
 from proxy.access.identifiers import normal_id, normal_tag
 from proxy.errors import ConfigError
 from proxy.headers import NEVER_FORWARDED, NEVER_RETURNED, check_header_patterns
+from proxy.published_secrets import published_secrets_refusal
 
 __all__ = [
     "AdminConfig",
@@ -96,6 +97,20 @@ class ServerConfig(_Model):
     # Request bodies with a Content-Encoding (gzip, deflate) get 415 unless this is on;
     # then their decoded size is what max_body_bytes bounds.
     accept_compressed_bodies: bool = False
+    # Load balancers or reverse proxies in front of the proxy (addresses or networks):
+    # for their requests the client's address is read from X-Forwarded-For (failed-auth
+    # throttling, /metrics on loopback only).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                trusted_networks([entry])
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
 
 
 class StoreConfig(_Model):
@@ -163,9 +178,11 @@ class AdminConfig(_Model):
 
 class MetricsConfig(_Model):
     """Prometheus metrics. Customers become label values only as configured here: past
-    `max_customers` (or outside `customers` when `listed`) traffic is labelled "other"."""
+    `max_customers` (or outside `customers` when `listed`) traffic is labelled "other";
+    by default (`none`) no customer is named. Without a token or a port of its own,
+    /metrics answers clients on loopback only."""
 
-    customer_label: Literal["all", "listed", "none"] = "all"
+    customer_label: Literal["all", "listed", "none"] = "none"
     max_customers: int = Field(500, ge=0)
     customers: list[str] = Field(default_factory=list)
     port: int | None = Field(None, ge=1, le=65535)  # None: /metrics on the main port
@@ -194,19 +211,6 @@ class AuthFailuresConfig(_Model):
     window_s: float = Field(60.0, gt=0)
     block_s: float = Field(1.0, gt=0)
     max_block_s: float = Field(300.0, gt=0)
-    # Load balancers in front of the proxy (addresses or networks): for their requests
-    # the client's address is read from X-Forwarded-For.
-    trusted_proxies: list[str] = Field(default_factory=list)
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                trusted_networks([entry])
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or network") from None
-        return value
 
 
 class RequestLogConfig(_Model):
@@ -698,6 +702,12 @@ class Config(_Model):
     budgeting: BudgetingConfig = Field(default_factory=BudgetingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     reconcile: list[ReconcileConfig] = Field(default_factory=list)
+    # Secrets of the services deployed beside the proxy (VARIABLE: value), checked with the
+    # proxy's own: a published demo value beside a real provider key stops the config
+    # loading (see proxy.published_secrets). Nothing else reads them.
+    stack_secrets: dict[Annotated[str, Field(pattern=_ENV_NAME)], SecretStr] = Field(
+        default_factory=dict
+    )
 
     @field_validator("customers")
     @classmethod
@@ -829,9 +839,13 @@ def parse_config(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
-        return Config.model_validate(resolved)
+        config = Config.model_validate(resolved)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(source, exc)) from None
+    refusal = published_secrets_refusal(data, resolved)
+    if refusal is not None:
+        raise ConfigError(f"{source}: {refusal}")
+    return config
 
 
 def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:

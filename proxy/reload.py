@@ -68,6 +68,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     # The scheduler reads it each round (providers.<name>.report at each run); the hook
     # starts a round at once.
     "reconcile": ("reconcile",),
+    "stack_secrets": (),  # checked as the config loads; nothing reads them after
 }
 # What a running process cannot take over: listening sockets, the store, and the label
 # set of customer metrics (series already exported would change meaning).

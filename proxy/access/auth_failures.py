@@ -9,19 +9,15 @@ doubles the wait, up to `max_block_s`. An address that fails nothing for `window
 forgotten. A success does not wipe the count: a guesser holding one valid key could.
 
 Behind a load balancer every client has the balancer's address: list it in
-`trusted_proxies`, and the client's own address is taken from X-Forwarded-For. Pure:
-the caller passes the time.
+`server.trusted_proxies`, and the client's own address is taken from X-Forwarded-For
+(access.addresses). Pure: the caller passes the time.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["AuthFailures", "BlockPolicy", "Network", "client_address", "trusted_networks"]
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["AuthFailures", "BlockPolicy"]
 
 _MAX_TRACKED = 100_000  # addresses remembered at once; the oldest go first
 
@@ -73,35 +69,3 @@ class AuthFailures:
 
     def __len__(self) -> int:
         return len(self._records)
-
-
-def trusted_networks(entries: Iterable[str]) -> tuple[Network, ...]:
-    """`trusted_proxies` parsed: ValueError names an entry that is no address or network."""
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
-
-
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]
-) -> str:
-    """The client's address: the peer's, or, when the peer is a trusted proxy, the last
-    address in X-Forwarded-For that is not one (each proxy appends the one it saw).
-    Anything in X-Forwarded-For that is not an address is ignored."""
-    address = peer or "unknown"
-    if not trusted or not forwarded_for or not _within(address, trusted):
-        return address
-    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
-        try:
-            ip = ipaddress.ip_address(hop)
-        except ValueError:
-            return address
-        if not any(ip in network for network in trusted):
-            return str(ip)
-    return address
-
-
-def _within(address: str, trusted: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)

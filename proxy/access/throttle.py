@@ -14,9 +14,10 @@ from functools import lru_cache
 
 from aiohttp import web
 
-from proxy.access.auth_failures import BlockPolicy, Network, client_address, trusted_networks
+from proxy.access.addresses import Network, client_address, trusted_networks
+from proxy.access.auth_failures import BlockPolicy
 from proxy.access.ratelimit import RateLimitError
-from proxy.config import AuthFailuresConfig
+from proxy.config import ServerConfig
 from proxy.errors import AuthenticationError
 from proxy.state import STATE
 
@@ -35,8 +36,8 @@ def _trusted(entries: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def address_of(request: web.Request) -> str:
-    """The client's address (see `auth_failures.trusted_proxies`)."""
-    settings: AuthFailuresConfig = request.app[STATE].config.auth_failures
+    """The client's address (see `server.trusted_proxies`)."""
+    settings: ServerConfig = request.app[STATE].config.server
     trusted = _trusted(tuple(settings.trusted_proxies)) if settings.trusted_proxies else ()
     return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
 

@@ -23,6 +23,7 @@ from proxy.cli.prices import add_price_commands, unpriced_target_problems
 from proxy.cli.reconcile import add_reconcile_command
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
+from proxy.files import private_dir, write_private
 from proxy.listeners import listen_sockets
 from proxy.observability.request_log import send_request_log_to
 
@@ -78,10 +79,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     token_file = Path(args.data_dir) / "admin-token"
     if not env.get("COSTPROXY_ADMIN_TOKEN"):
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        if not token_file.exists():
-            token_file.write_text(secrets.token_urlsafe(24) + "\n")
-            token_file.chmod(0o600)
+        private_dir(token_file.parent)
+        if not token_file.exists():  # 0600 from its first byte (never restricted after)
+            write_private(token_file, secrets.token_urlsafe(24) + "\n")
         env["COSTPROXY_ADMIN_TOKEN"] = token_file.read_text().strip()
         print(f"admin token: in {token_file} (or set COSTPROXY_ADMIN_TOKEN)")
     use_fake = not env.get("OPENAI_API_KEY")

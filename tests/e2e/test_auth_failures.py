@@ -33,8 +33,9 @@ def proxy(
         "window_s": 60,
         "block_s": 30,  # longer than any test: a block seen is a block that holds
         "max_block_s": 60,
-        "trusted_proxies": ["127.0.0.3"],  # a load balancer, for the X-Forwarded-For test
     }
+    # A load balancer, for the X-Forwarded-For test.
+    config["server"] = {**config["server"], "trusted_proxies": ["127.0.0.3"]}
     config["metrics"] = {"token": "${T_METRICS_TOKEN}"}
     server = start_proxy(config, directory, {**ENV, "T_METRICS_TOKEN": METRICS_TOKEN})
     yield server

@@ -172,7 +172,7 @@ async def test_metrics_token_changes_and_customer_labels_need_a_restart(
     await refused(
         running,
         http,
-        lambda c: c["metrics"].update(customer_label="none"),
+        lambda c: c["metrics"].update(customer_label="all"),
         "metrics.customer_label",
     )
     await applied(running, http, lambda c: c.pop("metrics"))

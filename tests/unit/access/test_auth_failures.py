@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.access.auth_failures import (
-    AuthFailures,
-    BlockPolicy,
-    client_address,
-    trusted_networks,
-)
+from proxy.access.addresses import client_address, is_loopback, trusted_networks
+from proxy.access.auth_failures import AuthFailures, BlockPolicy
 
 POLICY = BlockPolicy(threshold=3, window_s=60, block_s=1, max_block_s=5)
 
@@ -45,3 +41,12 @@ def test_an_address_quiet_for_a_window_is_forgotten() -> None:
 )
 def test_client_address(peer, forwarded, trusted, expected) -> None:
     assert client_address(peer, forwarded, trusted_networks(trusted)) == expected
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("::ffff:127.0.0.1", True),
+     ("10.0.0.1", False), ("::ffff:10.0.0.1", False), ("unknown", False)],
+)  # fmt: skip
+def test_is_loopback(address: str, loopback: bool) -> None:
+    assert is_loopback(address) is loopback
