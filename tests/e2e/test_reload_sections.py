@@ -217,6 +217,20 @@ async def test_auth_failures(running: Reloadable, http: aiohttp.ClientSession) -
     await applied(running, http, lambda c: c.pop("auth_failures"))
 
 
+async def test_stack_secrets(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    """Checked as the config loads: a published demo secret beside the providers' real
+    key is refused, and the running config stays."""
+    path = config_path(running.proxy)
+    before = path.read_text()
+    rewrite_config(running.proxy, lambda c: c.update(stack_secrets={"GRAFANA_PASSWORD": "admin"}))
+    status, answer = await running.post_reload(http)
+    assert status == 400, answer
+    assert "set GRAFANA_PASSWORD to a secret of your own" in answer["error"]["message"]
+    path.write_text(before)
+    await applied(running, http, lambda c: c.update(stack_secrets={"GRAFANA_PASSWORD": "x" * 20}))
+    await applied(running, http, lambda c: c.pop("stack_secrets"))
+
+
 async def test_provider_headers(running: Reloadable, http: aiohttp.ClientSession) -> None:
     assert "openai-processing-ms" not in (await chat(running, http))[2]
     await applied(
