@@ -28,6 +28,7 @@ from proxy.budgets.rules import (
     CounterState,
     Period,
     ReserveAnswer,
+    Seed,
     SettleAnswer,
     period_id,
 )
@@ -38,6 +39,7 @@ __all__ = ["RedisBudgets", "budget_key"]
 _LIB = "budget_lib_v1.lua"
 _RESERVE = "reserve_v1.lua"
 _SETTLE = "settle_v1.lua"
+_SEED = "seed_v1.lua"
 _RECLAIM_PER_CALL = 32
 
 
@@ -59,6 +61,7 @@ class RedisBudgets:
     _client: aioredis.Redis | None
     _reserve_script: AsyncScript | None = None
     _settle_script: AsyncScript | None = None
+    _seed_script: AsyncScript | None = None
 
     @property
     def _b(self) -> str:
@@ -68,7 +71,8 @@ class RedisBudgets:
         lib = _lua(_LIB)
         self._reserve_script = client.register_script(lib + _lua(_RESERVE))
         self._settle_script = client.register_script(lib + _lua(_SETTLE))
-        for script in (self._reserve_script, self._settle_script):
+        self._seed_script = client.register_script(lib + _lua(_SEED))
+        for script in (self._reserve_script, self._settle_script, self._seed_script):
             await client.script_load(script.script)
 
     def _budget_client(self) -> aioredis.Redis:
@@ -128,6 +132,14 @@ class RedisBudgets:
             for i in range(0, len(flat), 4)
         )
         return SettleAnswer(states, int(now))
+
+    async def seed_budget_spent(self, seeds: Sequence[Seed], now_ms: int | None = None) -> int:
+        prefix = self.layout.prefix  # type: ignore[attr-defined]
+        keys = self._fixed_keys() + [budget_key(prefix, s.scope, s.period) for s in seeds]
+        args: list = [_ms(now_ms)]
+        for seed in seeds:
+            args += [seed.period, seed.pid, seed.floor_nusd]
+        return int(await self._run_script(self._seed_script, keys, args))
 
     async def budget_states(
         self, counters: Sequence[tuple[str, Period]], now_ms: int | None = None
