@@ -1,7 +1,11 @@
 """Usage export for invoicing: the query, and records as CSV or JSON Lines chunks. Pure.
 
 Records arrive as an async iterator (the store reads them a page at a time) and leave as
-~64 KiB chunks, so an export of any size holds one page and one chunk in memory.
+~64 KiB chunks, so an export of any size holds one page and one chunk in memory. Each
+record carries `time` (ISO-8601 UTC) beside `ts_ms`. In CSV, a text cell that a
+spreadsheet would run as a formula (it begins with =, +, -, @, a tab or a carriage return;
+a client chooses its end-user id and tags) is written with a leading apostrophe, as
+spreadsheet applications expect (OWASP's advice on CSV injection).
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ import orjson
 from proxy.accounting.pricing import format_usd
 from proxy.accounting.records import UsageRecord
 from proxy.accounting.spend import SpendQuery, SpendQueryError
+from proxy.utc import iso_utc
 
-__all__ = ["COLUMNS", "FORMATS", "ExportQuery", "export_chunks"]
+__all__ = ["COLUMNS", "FORMATS", "ExportQuery", "export_chunks", "spreadsheet_safe"]
 
 FORMATS: dict[str, str] = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 Format = Literal["jsonl", "csv"]
-COLUMNS: tuple[str, ...] = (*(f.name for f in fields(UsageRecord)), "cost_usd")
+_RECORD_COLUMNS = tuple(f.name for f in fields(UsageRecord))
+_AT = _RECORD_COLUMNS.index("ts_ms") + 1
+# `time` stands beside `ts_ms`; `cost_usd` (the decimal form of `cost_nusd`) comes last.
+COLUMNS: tuple[str, ...] = (*_RECORD_COLUMNS[:_AT], "time", *_RECORD_COLUMNS[_AT:], "cost_usd")
 CHUNK_BYTES = 64 * 1024
 
 
@@ -70,17 +78,29 @@ class ExportQuery:
 
 def _row(record: UsageRecord) -> dict:
     data = record.to_dict()
+    data["time"] = iso_utc(record.ts_ms)
     data["tags"] = list(record.tags)
     data["cost_usd"] = None if record.cost_nusd is None else format_usd(record.cost_nusd)
-    return data
+    return {column: data[column] for column in COLUMNS}
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell as a spreadsheet will show it, never run it: text that begins like a
+    formula gets a leading apostrophe. Numbers are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _csv_value(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ";".join(value)
-    return value
+        value = ";".join(value)
+    return spreadsheet_safe(value)
 
 
 async def export_chunks(records: AsyncIterator[UsageRecord], fmt: Format) -> AsyncIterator[bytes]:

@@ -1,14 +1,12 @@
-"""The `costproxy` command as a user runs it: check-config, quickstart, report."""
+"""`costproxy check-config` as a user runs it: exit status and messages."""
 
 from __future__ import annotations
 
-import urllib.request
 from pathlib import Path
 
 import pytest
-from openai import OpenAI
 
-from tests.support.procs import REPO, ServerProcess, costproxy, free_port
+from tests.support.procs import costproxy
 
 
 def test_check_config_accepts_the_shipped_example():
@@ -48,47 +46,75 @@ def test_check_config_rejects_and_names_the_problem(tmp_path: Path, text: str, m
     assert "Traceback" not in result.stderr
 
 
-def test_quickstart_serves_the_fake_upstream_and_report_prints_spend(tmp_path: Path):
-    """The README's first-run path: no provider key → fake upstream; then a spend report."""
-    port, fake_port = free_port(), free_port()
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
-    config = str(REPO / "config/quickstart.yaml")
-    server = ServerProcess(
-        ["quickstart", "--config", config, "--port", str(port), "--fake-port", str(fake_port)],
-        port=port,
-        health_path="/healthz",
-        env=env,
-        cwd=tmp_path,  # ./data (store and admin token) lands here
-    ).start()
-    try:
-        assert "routing every model to the bundled fake upstream" in server.logs()
-        with OpenAI(base_url=server.url + "/v1", api_key="sk-demo-acme", max_retries=0) as client:
-            reply = client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-            )
-        assert reply.choices[0].message.content
-        token = (tmp_path / "data" / "admin-token").read_text().strip()
-        request = urllib.request.Request(
-            server.url + "/admin/v1/spend?customer=acme",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        with urllib.request.urlopen(request) as resp:
-            assert b'"requests":1' in resp.read()
-    finally:
-        assert server.stop() == 0
-    assert token not in server.logs()
+def test_every_problem_in_one_run(tmp_path: Path):
+    """Unset variables, unknown keys, dangling references and bad values: all of them at
+    once, each on its own line with a suggestion where one is close."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "server: {port: 8080, hots: x, colour: red}\n"
+        "providers:\n"
+        '  openai: {base_url: "${NOPE_URL}", api_kye: "${NOPE_KEY}"}\n'
+        "models:\n"
+        "  m: {targets: [{provider: opneai, model: m}]}\n"
+        "  n: {targets: [{provider: elsewhere, model: n}]}\n"
+        "customers:\n"
+        "  acme: {budgets: [{period: montly, limit_usd: 5}]}\n"
+    )
+    result = costproxy("check-config", str(path), env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"{path}: 8 problem(s):"
+    assert sorted(line.strip() for line in lines[1:]) == sorted(
+        [
+            "providers.openai.base_url: environment variable NOPE_URL is not set "
+            "(set it, or write ${NOPE_URL:-default})",
+            "providers.openai.api_kye: environment variable NOPE_KEY is not set "
+            "(set it, or write ${NOPE_KEY:-default})",
+            "providers.openai.api_kye: unknown key 'api_kye' (did you mean 'api_key'?)",
+            "server.hots: unknown key 'hots' (did you mean 'host'?)",
+            "server.colour: unknown key 'colour' "
+            "(known here: host, port, max_body_bytes, shutdown_timeout_s)",
+            "models.m.targets.0.provider: 'opneai' is not defined under providers "
+            "(did you mean 'openai'?)",
+            "models.n.targets.0.provider: 'elsewhere' is not defined under providers "
+            "(known: openai)",
+            "customers.acme.budgets.0.period: 'montly': Input should be 'daily', 'weekly', "
+            "'monthly' or 'total' (did you mean 'monthly'?)",
+        ]
+    )
 
-    report = costproxy(
-        "report", "--config", config, "--group-by", "customer,model",
-        cwd=tmp_path, env={**env, "COSTPROXY_ADMIN_TOKEN": token},
-    )  # fmt: skip
-    assert report.returncode == 0, report.stderr
-    lines = report.stdout.splitlines()
-    assert lines[1].split() == ["customer", "model", "cost_usd", "requests", "unpriced_requests",
-                                "input_tokens", "cached_input_tokens", "output_tokens",
-                                "reasoning_tokens"]  # fmt: skip
-    acme = next(line.split() for line in lines if line.startswith("acme"))
-    assert acme[1] == "gpt-4o-mini" and acme[3] == "1"
-    # gpt-4o-mini from the bundled table: $0.15 / $0.60 per 1M → 150 / 600 nano-dollars a token.
-    nusd = reply.usage.prompt_tokens * 150 + reply.usage.completion_tokens * 600
-    assert acme[2] == f"0.{nusd:09d}"
+
+def test_each_unset_variable_of_the_shipped_config_is_named():
+    result = costproxy("check-config", "config/costproxy.yaml", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    named = {line.split(": environment variable ")[1].split()[0]
+             for line in result.stderr.splitlines() if "environment variable" in line}  # fmt: skip
+    assert named == {"COSTPROXY_ADMIN_TOKEN", "OPENAI_API_KEY", "ACME_KEY", "BACKEND_KEY"}
+
+
+def test_a_nested_unknown_key_suggests_the_right_model_s_keys(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "providers: {p: {base_url: 'http://127.0.0.1:1/v1'}}\n"
+        "models: {m: {targets: [{provider: p, model: m, wieght: 2}], strategy: weighted}}\n"
+        "global: {budgets: [{period: daily, limit_usd: 1, hardd: false}]}\n"
+    )
+    result = costproxy("check-config", str(path), env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert "models.m.targets.0.wieght: unknown key 'wieght' (did you mean 'weight'?)" in (
+        result.stderr
+    )
+    assert "global.budgets.0.hardd: unknown key 'hardd' (did you mean 'hard'?)" in result.stderr
+
+
+def test_serve_names_every_problem_too(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "providers: {p: {base_url: '${A_URL}', api_key: '${A_KEY}'}}\n"
+        "models: {m: {targets: [{provider: p, model: m}]}}\n"
+    )
+    result = costproxy("serve", "--config", str(path), env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert "A_URL is not set" in result.stderr and "A_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
