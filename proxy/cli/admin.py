@@ -12,7 +12,7 @@ import sys
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -28,6 +28,7 @@ from proxy.store.base import Store
 __all__ = ["add_admin_commands"]
 
 Operation = Callable[[Store, Config], Awaitable[Any]]
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def _print_json(result: object) -> None:
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 
-def _model(cls: type[BaseModel], **values: Any) -> BaseModel:
+def _model(cls: type[M], **values: Any) -> M:
     try:
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
@@ -82,7 +83,7 @@ def _keys_call(args: argparse.Namespace) -> Call:
                 "POST",
                 "/admin/v1/keys",
                 body,
-                lambda s, _: access_service.create_key(s, body),  # type: ignore[arg-type]
+                lambda s, _: access_service.create_key(s, body),
                 True,
             )
         case "list":
@@ -107,7 +108,7 @@ def _keys_call(args: argparse.Namespace) -> Call:
                 "POST",
                 f"/admin/v1/keys/{_quote(args.key_id)}/rotate",
                 body,
-                lambda s, _: access_service.rotate_key(s, args.key_id, body),  # type: ignore[arg-type]
+                lambda s, _: access_service.rotate_key(s, args.key_id, body),
                 True,
             )
 
@@ -127,7 +128,7 @@ def _customers_call(args: argparse.Namespace) -> Call:
                 "PUT",
                 f"/admin/v1/customers/{_quote(args.id)}",
                 body,
-                lambda s, _: access_service.put_customer(s, args.id, body),  # type: ignore[arg-type]
+                lambda s, _: access_service.put_customer(s, args.id, body),
                 True,
             )
         case "get":

@@ -74,18 +74,17 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     else:
         upstream = "OpenAI, with your OPENAI_API_KEY"
     config = load(args.config, env)
-    if args.port is not None:
-        config = config.model_copy(
-            update={"server": config.server.model_copy(update={"port": args.port})}
-        )
-    sockets = listen_sockets(config, config.server.host, config.server.port)
+    # As `serve --port`: the listener moves, the config stays as the file says (a reload
+    # compares the file with it, and would see a changed server section otherwise).
+    port = args.port if args.port is not None else config.server.port
+    sockets = listen_sockets(config, config.server.host, port)
     try:
         fake_socket = bind("127.0.0.1", args.fake_port) if use_fake else None
     except OSError:
         for sock in sockets:
             sock.close()
         raise
-    url = f"http://{config.server.host}:{config.server.port}"
+    url = f"http://{config.server.host}:{port}"
     write_state(
         data_dir,
         QuickstartState(

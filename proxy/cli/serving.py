@@ -19,7 +19,7 @@ __all__ = ["new_loop", "serve_config"]
 try:
     import uvloop  # optional: ~2x faster I/O, measured in bench/
 except ImportError:  # not built for every platform
-    uvloop = None  # type: ignore[assignment]
+    uvloop = None  # type: ignore[assignment]  # the module, or None where it is not built
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

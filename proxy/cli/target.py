@@ -22,8 +22,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import IO, Any, BinaryIO, TypeVar
 
 import orjson
 
@@ -56,7 +57,15 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """urllib would repeat the request, Authorization header included, wherever a redirect
     points: the admin token must only ever go to the address the user gave."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         raise CliError(
             f"{req.full_url} answered {code} with a redirect to {newurl}; costproxy does not "
             "follow redirects with the admin token (give the final address as --url)"
