@@ -51,10 +51,6 @@ def _perform(args: argparse.Namespace, call: Call) -> Any:
     return target.call(call.method, call.path, body)
 
 
-def _print_json(result: object) -> None:
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-
-
 def _model(cls: type[M], **values: Any) -> M:
     try:
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
@@ -148,22 +144,30 @@ def _customers_call(args: argparse.Namespace) -> Call:
             )
 
 
-def cmd_keys(args: argparse.Namespace) -> int:
-    result = _perform(args, _keys_call(args))
-    if args.keys_command == "revoke":
-        print(f"revoked {args.key_id}: every proxy on this store refuses it within a second")
+def _run(args: argparse.Namespace, call: Call, confirmation: str | None = None) -> int:
+    """Perform `call`; print its JSON answer, or `confirmation` for a call without one."""
+    result = _perform(args, call)
+    if confirmation is None:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_json(result)
+        print(confirmation)
     return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    confirmation = None
+    if args.keys_command == "revoke":
+        confirmation = f"revoked {args.key_id}: every proxy on its store refuses it within 1 s"
+    return _run(args, _keys_call(args), confirmation)
 
 
 def cmd_customers(args: argparse.Namespace) -> int:
-    result = _perform(args, _customers_call(args))
+    confirmation = None
     if args.customers_command == "delete":
-        print(f"deleted customer {args.id} and revoked its issued keys (its usage records stay)")
-    else:
-        _print_json(result)
-    return 0
+        confirmation = (
+            f"deleted customer {args.id} and revoked its issued keys (its usage records stay)"
+        )
+    return _run(args, _customers_call(args), confirmation)
 
 
 def _export_to(target: Target, params: dict[str, str], out: BinaryIO) -> None:

@@ -175,6 +175,17 @@ def test_serve_on_a_busy_port_names_the_config_option(tmp_path: Path, busy_port:
     assert "Traceback" not in result.stderr
 
 
+async def serve(handler) -> tuple[web.AppRunner, int]:
+    """`handler` for every GET path, on a free loopback port."""
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
 async def test_the_admin_token_never_follows_a_redirect(tmp_path: Path):
     """A proxy address that redirects elsewhere gets the token; the elsewhere never does."""
     seen: list[str | None] = []
@@ -183,37 +194,22 @@ async def test_the_admin_token_never_follows_a_redirect(tmp_path: Path):
         seen.append(request.headers.get("Authorization"))
         return web.json_response({"budgets": []})
 
-    sink = web.Application()
-    sink.router.add_get("/{tail:.*}", elsewhere)
-    sink_runner = web.AppRunner(sink)
-    await sink_runner.setup()
-    sink_port = free_port()
-    await web.TCPSite(sink_runner, "127.0.0.1", sink_port).start()
+    sink, sink_port = await serve(elsewhere)
 
     async def redirect(request: web.Request) -> web.Response:
         raise web.HTTPTemporaryRedirect(f"http://127.0.0.1:{sink_port}{request.path}")
 
-    front = web.Application()
-    front.router.add_get("/{tail:.*}", redirect)
-    front_runner = web.AppRunner(front)
-    await front_runner.setup()
-    front_port = free_port()
-    await web.TCPSite(front_runner, "127.0.0.1", front_port).start()
+    front, front_port = await serve(redirect)
     try:
         env = {**clean_env(tmp_path), "COSTPROXY_ADMIN_TOKEN": "secret-admin-token-xyz"}
-        result = await _in_thread(
-            [sys.executable, "-m", "proxy", "budgets", "list", "--url",
-             f"http://127.0.0.1:{front_port}"], env, tmp_path,
-        )  # fmt: skip
+        argv = [sys.executable, "-m", "proxy", "budgets", "list",
+                "--url", f"http://127.0.0.1:{front_port}"]  # fmt: skip
+        result = await asyncio.to_thread(
+            subprocess.run, argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
     finally:
-        await front_runner.cleanup()
-        await sink_runner.cleanup()
+        await front.cleanup()
+        await sink.cleanup()
     assert result.returncode == 1
     assert "does not follow redirects with the admin token" in result.stderr
     assert seen == []
-
-
-async def _in_thread(argv: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run, argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
