@@ -35,6 +35,7 @@ from proxy.headers import NEVER_FORWARDED, NEVER_RETURNED, check_header_patterns
 from proxy.published_secrets import published_secrets_refusal
 
 __all__ = [
+    "ENV_REF",
     "AdminConfig",
     "AlertsConfig",
     "AuthFailuresConfig",
@@ -760,7 +761,7 @@ class Config(_Model):
             seen.add(entry.provider)
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
 def interpolate_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
@@ -779,7 +780,7 @@ def interpolate_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
                 f"(set it, or write ${{{name}:-default}})"
             )
 
-        return _ENV_REF.sub(substitute, value)
+        return ENV_REF.sub(substitute, value)
     if isinstance(value, dict):
         return {
             k: interpolate_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["PUBLISHED", "published_secrets_refusal"]
+__all__ = ["PUBLISHED", "published_secret_problems", "published_secrets_refusal"]
 
 # Every default secret in docker-compose.yml, config/ and the README (a test holds this
 # list to those files).
@@ -67,13 +67,13 @@ def _keyed_providers(config: Mapping[str, Any]) -> list[str]:
     )
 
 
-def published_secrets_refusal(raw: Mapping[str, Any], resolved: Mapping[str, Any]) -> str | None:
-    """Why `resolved` (the config after ${VAR} interpolation) may not load, or None: each
-    published secret it holds beside a provider key, with the variable to set (read from
-    `raw`, the config as written)."""
+def published_secret_problems(raw: Mapping[str, Any], resolved: Mapping[str, Any]) -> list[str]:
+    """Each published secret `resolved` (the config after ${VAR} interpolation) holds
+    beside a provider key, with the variable to set (read from `raw`, the config as
+    written); empty when there is none or no provider has a key."""
     keyed = _keyed_providers(resolved)
     if not keyed:
-        return None
+        return []
     problems = []
     for path, value in _secrets(resolved):
         if not isinstance(value, str) or value not in PUBLISHED:
@@ -89,11 +89,20 @@ def published_secrets_refusal(raw: Mapping[str, Any], resolved: Mapping[str, Any
             if variables
             else "replace it in the config with a secret of your own"
         )
-        problems.append(f"  {where} is a published demo secret: {fix}")
+        problems.append(
+            f"{where} is a published demo secret and provider {keyed[0]!r} has a real API "
+            f"key: {fix}"
+        )
+    return problems
+
+
+def published_secrets_refusal(raw: Mapping[str, Any], resolved: Mapping[str, Any]) -> str | None:
+    """Why the config may not load, or None (see published_secret_problems)."""
+    problems = published_secret_problems(raw, resolved)
     if not problems:
         return None
     header = (
-        f"provider {keyed[0]!r} has a real API key, and anyone can read the demo secrets "
-        "this repository publishes: refusing to load with one of them"
+        "refusing the demo secrets this repository publishes (anyone can read them) "
+        "beside a real provider key"
     )
-    return "\n".join([header, *problems])
+    return "\n  ".join([header, *problems])

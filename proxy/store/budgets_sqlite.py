@@ -17,6 +17,7 @@ from proxy.budgets.rules import (
     CounterState,
     Period,
     ReserveAnswer,
+    Seed,
     SettleAnswer,
     bounded_amount,
     first_violation,
@@ -149,6 +150,9 @@ class SQLiteBudgets:
         cost = bounded_amount(cost_nusd)
         return await self._run(self._transaction, _settle, request_id, cost, counters, now_ms)
 
+    async def seed_budget_spent(self, seeds: Sequence[Seed], now_ms: int | None = None) -> int:
+        return await self._run(self._transaction, _seed, seeds, now_ms)
+
     async def budget_states(
         self, counters: Sequence[tuple[str, Period]], now_ms: int | None = None
     ) -> list[CounterState]:
@@ -278,6 +282,24 @@ def _settle(
         ).fetchone()
         states.append(CounterState(pid, spent, held, burn))
     return SettleAnswer(tuple(states), now)
+
+
+def _seed(conn: sqlite3.Connection, seeds: Sequence[Seed], now_ms: int | None) -> int:
+    """As seed_v2.lua: spent = max(spent, floor) for counters still in the seed's period."""
+    now = _clock(now_ms)
+    raised = 0
+    for seed in seeds:
+        if period_id(seed.period, now) != seed.pid:
+            continue
+        spent, _ = _current(conn, seed.scope, seed.period, seed.pid)
+        floor = min(seed.floor_nusd, MAX_COUNTER_NUSD)  # counters saturate, as in Lua
+        if floor > spent:
+            conn.execute(
+                "UPDATE budget_counters SET spent = ? WHERE scope = ? AND period = ?",
+                (floor, seed.scope, seed.period),
+            )
+            raised += 1
+    return raised
 
 
 def _claim(conn: sqlite3.Connection, scope: str, period: str, pid: str, alert: str) -> bool:
