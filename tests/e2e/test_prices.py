@@ -48,6 +48,7 @@ def config(upstream_url: str, directory: Path) -> dict:
         "store": {"backend": "sqlite", "sqlite_path": str(directory / "costproxy.db")},
         "admin": {"token": "${T_ADMIN_TOKEN}"},
         "request_log": {"enabled": False},
+        "metrics": {"customer_label": "all"},  # the billable spend by customer, below
         "providers": {
             # Named as the catalogue's providers: priced from genai-prices.
             "openai": {
