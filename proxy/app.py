@@ -20,7 +20,7 @@ from proxy.budgets.guard import BUDGETS, BudgetGuard, add_remaining_header
 from proxy.budgets.service import configured_budgets
 from proxy.budgets.webhooks import WebhookSender
 from proxy.config import Config
-from proxy.middleware import compressed_body_guard, error_middleware
+from proxy.middleware import error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
 from proxy.pipeline.handler import endpoint_handler
@@ -98,10 +98,7 @@ def create_app(
     `make_transport` builds each provider's transport (default: aiohttp, pooled; tests
     pass a `MockTransport` to run the request path in process)."""
     app = web.Application(
-        middlewares=[
-            error_middleware,
-            compressed_body_guard(config.server.accept_compressed_bodies),
-        ],
+        middlewares=[error_middleware],
         client_max_size=config.server.max_body_bytes,
     )
     source = str(config_path) if config_path is not None else "<config>"

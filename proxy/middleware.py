@@ -1,5 +1,4 @@
-"""The one place errors become HTTP answers, in OpenAI's error shape; and the refusal of
-compressed bodies, before anything reads them."""
+"""The one place errors become HTTP answers, in OpenAI's error shape."""
 
 from __future__ import annotations
 
@@ -9,9 +8,8 @@ import orjson
 from aiohttp import web
 
 from proxy.errors import ProxyError
-from proxy.pipeline.body_encoding import body_encoding
 
-__all__ = ["compressed_body_guard", "error_middleware", "error_response"]
+__all__ = ["error_middleware", "error_response"]
 
 log = logging.getLogger("costproxy")
 
@@ -51,18 +49,3 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         return error_response(
             500, "The proxy hit an internal error.", "server_error", "internal_error"
         )
-
-
-def compressed_body_guard(accept_compressed: bool):
-    """415 for a compressed body unless `server.accept_compressed_bodies` is on, and then
-    on the client API only (its endpoints decode it within max_body_bytes; the admin API
-    takes plain bodies). Refused before the body is read, let alone decoded."""
-
-    @web.middleware
-    async def guard(request: web.Request, handler) -> web.StreamResponse:
-        if "Content-Encoding" in request.headers:
-            on_client_api = request.path.startswith("/v1/")
-            body_encoding(request.headers, accepted=accept_compressed and on_client_api)
-        return await handler(request)
-
-    return guard

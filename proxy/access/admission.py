@@ -56,13 +56,13 @@ def add_access(app: web.Application) -> None:
     app.cleanup_ctx.append(_lifecycle)
 
 
-async def authenticate(request: web.Request, keys: KeyIndex, address: str) -> Principal:
+async def authenticate(request: web.Request, keys: KeyIndex) -> Principal:
     """The caller's key (401 otherwise), unless its address failed too often (429)."""
-    refuse_blocked(request, "client", address)
+    refuse_blocked(request, "client")
     try:
         return await request.app[AUTH].authenticate(request.headers, keys)
     except AuthenticationError as exc:
-        count_failure(request, "client", address, exc)
+        count_failure(request, "client", exc)
         raise
 
 

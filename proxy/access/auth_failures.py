@@ -36,14 +36,23 @@ class _Record:
     last_failure: float
     blocked_until: float = 0.0
     strikes: int = 0
+    forget_at: float = 0.0  # quiet for a window and no longer blocked: nothing to keep
 
 
 class AuthFailures:
+    """Records in the order of their last failure (the oldest first), so that forgetting
+    them costs one look at the oldest per check, and an empty table (nobody failed lately:
+    the usual case) costs a request nothing at all (`bool(failures)` is False)."""
+
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], _Record] = {}
 
     def blocked_s(self, realm: str, address: str, now: float) -> float:
         """How long `address` is still refused in `realm` (0: not refused)."""
+        if self._records:
+            oldest = next(iter(self._records))
+            if now > self._records[oldest].forget_at:
+                del self._records[oldest]
         record = self._records.get((realm, address))
         if record is None:
             return 0.0
@@ -62,6 +71,7 @@ class AuthFailures:
             record.strikes += 1
             block = min(policy.max_block_s, policy.block_s * 2 ** min(record.strikes - 1, 30))
             record.blocked_until = now + block
+        record.forget_at = max(now + policy.window_s, record.blocked_until)
         if len(self._records) >= _MAX_TRACKED:
             del self._records[next(iter(self._records))]
         self._records[key] = record

@@ -42,10 +42,12 @@ def address_of(request: web.Request) -> str:
     return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
 
 
-def refuse_blocked(request: web.Request, realm: str, address: str) -> None:
-    """429 while `address` is refused in `realm` after repeated failures."""
+def refuse_blocked(request: web.Request, realm: str) -> None:
+    """429 while the client's address is refused in `realm` after repeated failures."""
     state = request.app[STATE]
-    wait_s = state.auth_failures.blocked_s(realm, address, time.monotonic())
+    if not state.auth_failures:  # nobody failed lately: nothing to look up (the hot path)
+        return
+    wait_s = state.auth_failures.blocked_s(realm, address_of(request), time.monotonic())
     if wait_s > 0:
         state.metrics.auth_blocked(realm)
         retry_after = max(1, math.ceil(wait_s))
@@ -55,12 +57,11 @@ def refuse_blocked(request: web.Request, realm: str, address: str) -> None:
         )
 
 
-def count_failure(
-    request: web.Request, realm: str, address: str, error: AuthenticationError
-) -> None:
-    """One failed authentication of `address`: counted, logged with the address, and
-    perhaps the start of a block."""
+def count_failure(request: web.Request, realm: str, error: AuthenticationError) -> None:
+    """One failed authentication of the client's address: counted, logged with the
+    address, and perhaps the start of a block."""
     state = request.app[STATE]
+    address = address_of(request)
     settings = state.config.auth_failures
     policy = BlockPolicy(
         settings.threshold, settings.window_s, settings.block_s, settings.max_block_s

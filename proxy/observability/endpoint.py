@@ -28,13 +28,12 @@ async def serve_metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     token = state.config.metrics.token
     if token is not None:
-        address = address_of(request)
-        refuse_blocked(request, "metrics", address)
+        refuse_blocked(request, "metrics")
         if not bearer_matches(request.headers, token.get_secret_value()):
             error = AuthenticationError(
                 "Invalid or missing metrics token.", code="invalid_metrics_token"
             )
-            count_failure(request, "metrics", address, error)
+            count_failure(request, "metrics", error)
             raise error
     # Set whole: aiohttp's content_type= does not take the format's version parameter.
     return web.Response(body=state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})

@@ -37,11 +37,10 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
     with state.runtime.pinned() as snapshot:
         # 1. Who is calling (401), what they sent (400/413), where it goes (404), for whom;
         #    whether it may start now (429: too many in flight, over a rate limit).
-        address = address_of(request)
-        client: str | None = address  # logged until the request has authenticated
+        authenticated = False
         try:
-            principal = await authenticate(request, snapshot.keys, address)
-            client = None
+            principal = await authenticate(request, snapshot.keys)
+            authenticated = True
             server = snapshot.config.server
             raw, payload = await read_payload(
                 request,
@@ -69,6 +68,8 @@ async def handle(request: web.Request, endpoint: str) -> web.StreamResponse:
                 in_flight.leave(slots)
                 raise
         except ProxyError as exc:
+            # Refused before it authenticated: its address is all the log can name.
+            client = None if authenticated else address_of(request)
             report_rejected(state, endpoint, started, ts_ms, exc, client=client)
             raise
 

@@ -27,6 +27,18 @@ def test_an_address_quiet_for_a_window_is_forgotten() -> None:
     assert failures.blocked_s("client", "a", 200.0) == 0
 
 
+def test_the_table_empties_once_everyone_is_forgotten() -> None:
+    failures = AuthFailures()
+    failures.failed("client", "a", 0.0, POLICY)
+    for t in range(3):
+        failures.failed("admin", "b", 10.0 + t, POLICY)  # blocked 1 s at t=12
+    assert len(failures) == 2
+    failures.blocked_s("client", "x", 61.0)  # a: quiet for the window
+    assert len(failures) == 1
+    failures.blocked_s("client", "x", 73.0)  # b: too
+    assert not failures
+
+
 @pytest.mark.parametrize(
     ("peer", "forwarded", "trusted", "expected"),
     [
