@@ -18,9 +18,8 @@ import yaml
 from tests.support.outage import FAST, health, wait_until
 from tests.support.procs import REPO, ServerProcess, free_port, start_proxy
 from tests.support.redis_server import RedisServer
-from tests.support.stack import ACME_KEY, ENV, METRICS_TOKEN, base_config
+from tests.support.stack import ENV, METRICS_TOKEN, base_config, chat_status
 
-BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 BALANCER = "127.0.0.3"  # a trusted proxy in front: it says which client a request is from
 
 
@@ -62,12 +61,7 @@ async def test_metrics_answer_loopback_only_and_name_no_customer(
     default_proxy: tuple[ServerProcess, Path], http: aiohttp.ClientSession
 ) -> None:
     proxy, _ = default_proxy
-    async with http.post(
-        proxy.url + "/v1/chat/completions",
-        json=BODY,
-        headers={"Authorization": f"Bearer {ACME_KEY}"},
-    ) as resp:
-        assert resp.status == 200
+    assert await chat_status(http, proxy.url) == 200
     status, text = await scrape(proxy.url, "127.0.0.1")
     assert status == 200
     assert 'customer="other"' in text and "acme" not in text  # no customer named by default
@@ -112,12 +106,7 @@ async def test_the_store_and_journal_are_created_private(
             async with aiohttp.ClientSession() as http:
 
                 async def journaled() -> bool:
-                    async with http.post(
-                        proxy.url + "/v1/chat/completions",
-                        json=BODY,
-                        headers={"Authorization": f"Bearer {ACME_KEY}"},
-                    ) as resp:
-                        assert resp.status == 200
+                    assert await chat_status(http, proxy.url) == 200
                     return (await health(http, proxy.url))["journal_pending_records"] > 0
 
                 await wait_until(journaled)
