@@ -384,6 +384,24 @@ async def test_customers_rate_limits(running: Reloadable, http: aiohttp.ClientSe
     assert statuses == [200, 429]
 
 
+async def test_customers_max_in_flight(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    await applied(running, http, lambda c: c["customers"]["globex"].update(max_in_flight=1))
+    slow = {"x-mock-chunks": "20", "x-mock-chunk-delay-ms": "100"}
+    stream = await http.post(
+        running.proxy.url + "/v1/chat/completions",
+        json={**BODY, "stream": True},
+        headers={"Authorization": f"Bearer {GLOBEX_KEY}", **slow},
+    )
+    try:
+        assert stream.status == 200
+        await stream.content.readuntil(b"\n\n")  # in flight
+        status, answer, _ = await chat(running, http, key=GLOBEX_KEY)
+        assert status == 429 and answer["error"]["code"] == "concurrency_limit_exceeded"
+    finally:
+        stream.close()
+    await applied(running, http, lambda c: c["customers"]["globex"].pop("max_in_flight"))
+
+
 async def test_tags_budgets(running: Reloadable, http: aiohttp.ClientSession) -> None:
     tagged = {"X-Cost-Tags": "feature=story"}
     await applied(
