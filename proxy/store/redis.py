@@ -39,6 +39,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_redis import RedisBudgets
+from proxy.store.console_redis import ConsoleLayout, RedisConsoleMixin
 from proxy.store.keys_redis import RedisKeysMixin
 from proxy.store.redis_layout import (
     KeyLayout,
@@ -74,7 +75,7 @@ class _HiredisPackingConnection(Connection):
         return [_hiredis_pack(args)]
 
 
-class RedisStore(RedisBudgets, RedisKeysMixin):
+class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
     """A `Store` on Redis. All numbers are integer HINCRBYs; nothing is ever a float.
 
     Day, month and log keys expire `retention_days` after their last write; the per-customer
@@ -102,6 +103,8 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         self.url = url
         self.cluster_nodes = tuple(cluster_nodes)
         self.layout = KeyLayout(key_prefix)
+        self.console = ConsoleLayout(key_prefix)
+        self._console_script: AsyncScript | None = None
         self.usage_log_maxlen = usage_log_maxlen
         self.max_connections = max_connections
         self._data_ttl = retention_days * _SECONDS_PER_DAY
@@ -148,10 +151,12 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
             self._client = aioredis.Redis.from_pool(pool)
         lua = files("proxy.store").joinpath("lua", _RECORD_SCRIPT).read_text(encoding="utf-8")
         self._script = self._client.register_script(lua)
+        _, console_lua = self._load_console_script(self._client)
         try:
             # Loading now fails fast when Redis is unreachable, and spares the first
             # request a NOSCRIPT round trip.
             await self._client.script_load(lua)
+            await self._client.script_load(console_lua)
             await self._open_budgets(self._client)
         except BaseException:
             await self.close()
@@ -161,7 +166,7 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         if self._writer is not None:
             await asyncio.shield(self._writer)  # records already accepted are written first
         client, self._client = self._client, None
-        self._script = None
+        self._script = self._console_script = None
         if client is not None and client is not self._given_client:
             await client.aclose()
 
@@ -203,8 +208,9 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         finally:
             self._writer = None
 
-    def _script_call(self, record: UsageRecord) -> tuple[tuple[str, ...], tuple]:
-        """KEYS and ARGV of the record_usage script for one record."""
+    def _script_call(self, record: UsageRecord) -> tuple[tuple[str, ...], tuple, list[str], tuple]:
+        """KEYS and ARGV of the record_usage script for one record, then those of
+        record_console."""
         keys = self.layout.record_keys(record.customer, utc_day(record.ts_ms))
         tags = [escape(tag) for tag in tag_dims(record)] if record.tags else [""]
         alternatives = [
@@ -217,11 +223,12 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
             if value
             for item in (name, value)
         ]
+        # orjson serialises the dataclass itself: the same JSON as to_dict(), without
+        # building the dict.
+        record_json = orjson.dumps(record)
         args = (
             record.request_id,
-            # orjson serialises the dataclass itself: the same JSON as to_dict(), without
-            # building the dict.
-            orjson.dumps(record),
+            record_json,
             self.usage_log_maxlen,
             self._data_ttl,
             self._request_ttl,
@@ -233,19 +240,20 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
             *alternatives,
             *metrics,
         )
-        return keys, args
+        return keys, args, *self._console_call(record, record_json, metrics)
 
     async def _write_batch(self, records: list[UsageRecord]) -> list[bool | Exception]:
         """Apply records in one round trip; per record, True/False or the error it met."""
         client, script = self._opened()
+        console = self._console()
         layout = self.layout
         calls = [self._script_call(record) for record in records]
         if self.cluster_nodes:
             return list(
                 await asyncio.gather(
                     *(
-                        self._write_on_cluster(r, k, a)
-                        for r, (k, a) in zip(records, calls, strict=True)
+                        self._write_on_cluster(r, call)
+                        for r, call in zip(records, calls, strict=True)
                     ),
                     return_exceptions=True,
                 )
@@ -253,49 +261,58 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
         # Not script(client=pipe): redis-py then sends SCRIPT EXISTS before every pipeline,
         # a second round trip. EVALSHA directly and reload only on NOSCRIPT instead.
         async with client.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
+            for keys, args, _, _ in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
+            for _, _, console_keys, console_args in calls:
+                pipe.evalsha(console.sha, len(console_keys), *console_keys, *console_args)
             # Outside the customers' slots; idempotent, so a replay may repeat them.
             pipe.sadd(layout.customers, *dict.fromkeys(r.customer for r in records))
-            for record, (keys, _) in zip(records, calls, strict=True):
+            for record, (keys, *_) in zip(records, calls, strict=True):
                 # keys[0] ends in the day: the request-id hash of that day.
                 day = keys[0].rsplit(":", 1)[1]
                 pointer = f"{record.customer}\n{day}"
                 pipe.set(layout.request(record.request_id), pointer, ex=self._request_ttl)
             replies = await pipe.execute(raise_on_error=False)
         n = len(records)
-        applied, added, pointers = replies[:n], replies[n], replies[n + 1 :]
+        applied, counted = replies[:n], replies[n : 2 * n]
+        added, pointers = replies[2 * n], replies[2 * n + 1 :]
         if isinstance(added, Exception):
             raise added
         results: list[bool | Exception] = []
-        for (keys, args), result, pointer in zip(calls, applied, pointers, strict=True):
+        for call, result, console_result, pointer in zip(
+            calls, applied, counted, pointers, strict=True
+        ):
+            keys, args, console_keys, console_args = call
             if isinstance(result, NoScriptError):
                 # Redis restarted or flushed its script cache; the script did not run.
-                await client.script_load(script.script)
-                try:
-                    result = await client.evalsha(script.sha, len(keys), *keys, *args)
-                except Exception as exc:
-                    result = exc
-            if isinstance(pointer, Exception):
-                result = pointer
+                result = await _reloaded(client, script, keys, args)
+            if isinstance(console_result, NoScriptError):
+                console_result = await _reloaded(client, console, console_keys, console_args)
+            for failed in (console_result, pointer):
+                if isinstance(failed, Exception):
+                    result = failed
             results.append(result if isinstance(result, Exception) else result == 1)
         return results
 
     async def _write_on_cluster(
-        self, record: UsageRecord, keys: Sequence[str], args: Sequence[object]
+        self, record: UsageRecord, call: tuple[Sequence[str], tuple, list[str], tuple]
     ) -> bool:
-        # A cluster pipeline may not carry EVALSHA: the script goes on its own, at the
+        # A cluster pipeline may not carry EVALSHA: each script goes on its own, at the
         # same time as a pipeline of the two writes outside the customer's slot.
         client, script = self._opened()
+        keys, args, console_keys, console_args = call
         layout = self.layout
         pointer = f"{record.customer}\n{keys[0].rsplit(':', 1)[1]}"
         async with self._cluster_writes, client.pipeline() as pipe:
             pipe.sadd(layout.customers, record.customer)
             pipe.set(layout.request(record.request_id), pointer, ex=self._request_ttl)
-            applied, written = await asyncio.gather(
-                _evalsha(client, script, keys, args), pipe.execute(), return_exceptions=True
+            applied, counted, written = await asyncio.gather(
+                _evalsha(client, script, keys, args),
+                _evalsha(client, self._console(), console_keys, console_args),
+                pipe.execute(),
+                return_exceptions=True,
             )
-        for result in (applied, written):
+        for result in (applied, counted, written):
             if isinstance(result, BaseException):
                 raise result
         return applied == 1
@@ -373,10 +390,26 @@ class RedisStore(RedisBudgets, RedisKeysMixin):
             raise RuntimeError("RedisStore is not open")
         return self._client, self._script
 
+    def _console(self) -> AsyncScript:
+        if self._console_script is None:
+            raise RuntimeError("RedisStore is not open")
+        return self._console_script
+
 
 def _cluster_node(node: str) -> ClusterNode:
     host, _, port = node.rpartition(":")
     return ClusterNode(host, int(port))
+
+
+async def _reloaded(
+    client: aioredis.Redis, script: AsyncScript, keys: Sequence[str], args: Sequence[object]
+) -> object:
+    """Load a script the server lost and run it again; the error it meets, if any."""
+    await client.script_load(script.script)
+    try:
+        return await client.evalsha(script.sha, len(keys), *keys, *args)
+    except Exception as exc:
+        return exc
 
 
 async def _evalsha(

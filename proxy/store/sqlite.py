@@ -28,6 +28,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_sqlite import BUDGET_SCHEMA, SQLiteBudgets
+from proxy.store.console_sqlite import SQLiteConsoleMixin
 from proxy.store.keys_sqlite import KEYS_SCHEMA, SQLiteKeysMixin
 from proxy.store.sqlite_schema import (
     ADDED_COLUMNS,
@@ -53,7 +54,7 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 
 
-class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
+class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteConsoleMixin):
     """A `Store` in one SQLite file (WAL mode); parent directories are created on open.
 
     The usage log keeps at most about `usage_log_max_rows` rows: the oldest are deleted every
@@ -163,6 +164,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
             for column, ddl in ADDED_COLUMNS.items():
                 if column not in present:
                     conn.execute(ddl)
+            self._prepare_console(conn)
             # A process that restarts before `usage_log_trim_every` inserts would never trim.
             self._trim(conn)
         except BaseException:
@@ -232,6 +234,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin):
             UPSERT_WHAT_IF,
             [(*base, name, *metrics, nusd) for name, nusd in sorted(record.what_if.items())],
         )
+        self._apply_console(conn, record)
         self._inserts_since_trim += 1
         if self._inserts_since_trim >= self.usage_log_trim_every:
             self._inserts_since_trim = 0

@@ -47,7 +47,10 @@ async def test_what_one_record_writes(store: RedisStore, raw: aioredis.Redis) ->
         *(f"{p}{c}:{kind}:2026-11-28" for kind in ("d", "dt", "de", "rid")),
         f"{p}{c}:m:2026-11",
         f"{p}{c}:log",
-    }
+        # The console's whole-deployment keys (no what-if hash: the record has none).
+        *(k for k in store.console.record_keys("2026-11-28", record.ts_ms // 60_000)
+          if ":dw:" not in k),
+    }  # fmt: skip
     base = "gpt-4o\x1fopenai\x1fgpt-4o-2024-08-06\x1f"
     # Integer strings only, and zero counters are not stored at all.
     assert await raw.hgetall(f"{p}{c}:d:2026-11-28") == {
