@@ -24,6 +24,11 @@ __all__ = ["GuardedStore"]
 
 T = TypeVar("T")
 
+# Read-only calls of the console's pages: they get the read deadline, like aggregate_rows.
+_READS = frozenset(
+    {"global_rows", "global_what_if_rows", "minute_totals", "rank_customers", "recent_usage"}
+)
+
 
 class GuardedStore:
     """Implements `Store` over another store."""
@@ -42,8 +47,10 @@ class GuardedStore:
         if not inspect.iscoroutinefunction(attr):
             return attr
 
+        timeout = self.read_timeout if name in _READS else None
+
         async def guarded(*args: object, **kwargs: object):
-            return await self._call(functools.partial(attr, *args, **kwargs))
+            return await self._call(functools.partial(attr, *args, **kwargs), timeout=timeout)
 
         # Kept on the instance: later lookups (budgets call two per request) find it there
         # and skip this method.
