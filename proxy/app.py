@@ -19,6 +19,7 @@ from proxy.budgets.guard import BUDGETS, BudgetGuard, add_remaining_header
 from proxy.budgets.service import configured_budgets
 from proxy.budgets.webhooks import WebhookSender
 from proxy.config import Config
+from proxy.console.routes import add_console
 from proxy.middleware import error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
@@ -128,6 +129,7 @@ def create_app(
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/healthz", health)
     add_admin_api(app)
+    add_console(app)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(_budgets_lifecycle)
     if config_path is not None:

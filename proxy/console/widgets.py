@@ -1,0 +1,111 @@
+"""Pieces several pages share: the range picker, stat cards, a pager, breakdown tables. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+
+from proxy.accounting.pricing import parse_usd
+from proxy.accounting.records import METRIC_FIELDS, Totals
+from proxy.console.html import count, esc, link, money_of, query, table
+
+__all__ = [
+    "breakdown_table",
+    "card",
+    "group_totals",
+    "pager",
+    "range_form",
+    "tokens_of",
+]
+
+
+def range_form(
+    path: str, from_day: date, to_day: date, today: date, extra: Mapping[str, str]
+) -> str:
+    """GET form for the day range, with one-click presets (no script needed)."""
+    hidden = "".join(
+        f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in extra.items() if v
+    )
+    presets = [
+        ("Today", today, today),
+        ("7 days", today - timedelta(days=6), today),
+        ("30 days", today - timedelta(days=29), today),
+        ("This month", today.replace(day=1), today),
+        ("90 days", today - timedelta(days=89), today),
+    ]
+    links = " ".join(
+        link(query(path, {**extra, "from": a.isoformat(), "to": b.isoformat()}), label, "chip")
+        for label, a, b in presets
+    )
+    return (
+        f'<form class="range" method="get" action="{esc(path)}">{hidden}'
+        f'<label>From <input type="date" name="from" value="{from_day.isoformat()}"></label>'
+        f'<label>To <input type="date" name="to" value="{to_day.isoformat()}"></label>'
+        '<button type="submit">Show</button>'
+        f'<span class="presets">{links}</span></form>'
+    )
+
+
+def card(label: str, value_html: str, note: str = "") -> str:
+    note_html = f'<div class="note">{esc(note)}</div>' if note else ""
+    return (
+        f'<div class="card"><div class="label">{esc(label)}</div>'
+        f'<div class="value">{value_html}</div>{note_html}</div>'
+    )
+
+
+def pager(path: str, params: Mapping[str, str], page: int, pages: int) -> str:
+    if pages <= 1:
+        return ""
+    parts = []
+    if page > 1:
+        parts.append(link(query(path, {**params, "page": str(page - 1)}), "← Previous"))
+    parts.append(f"<span>Page {page:,} of {pages:,}</span>")
+    if page < pages:
+        parts.append(link(query(path, {**params, "page": str(page + 1)}), "Next →"))
+    return f'<nav class="pager" aria-label="Pages">{" ".join(parts)}</nav>'
+
+
+def tokens_of(item: Mapping[str, object] | Totals) -> int:
+    if isinstance(item, Totals):
+        return item.input_tokens + item.output_tokens
+    return int(item["input_tokens"]) + int(item["output_tokens"])  # type: ignore[arg-type]
+
+
+def group_totals(group: Mapping[str, object]) -> Totals:
+    """A spend-API group (or total) back as Totals, exactly (from its decimal string)."""
+    values = {name: group[name] for name in METRIC_FIELDS[1:]}
+    return Totals(cost_nusd=parse_usd(str(group["cost_usd"])), **values)  # type: ignore[arg-type]
+
+
+def breakdown_table(answer: dict, dim: str, label: str, *, none_label: str = "(none)") -> str:
+    """One spend-API answer grouped by `dim`, with its total as the footer: the rows of a
+    base dimension add up to it (a request with two tags counts under both)."""
+    rows = []
+    for group in sorted(answer.get("groups", []), key=lambda g: -parse_usd(str(g["cost_usd"]))):
+        totals = group_totals(group)
+        name = group[dim]
+        rows.append(
+            [
+                esc(none_label) if name is None else esc(name),
+                money_of(totals),
+                count(totals.requests),
+                count(tokens_of(totals)),
+            ]
+        )
+    total = group_totals(answer["total"])
+    foot = [["Total", money_of(total), count(total.requests), count(tokens_of(total))]]
+    return table(
+        [esc(label), "Spend", "Requests", "Tokens"],
+        rows,
+        foot=foot,
+        numeric=(1, 2, 3),
+        cls=f"by-{dim}",
+    )
+
+
+def options(values: Sequence[str], selected: str | None) -> str:
+    return "".join(
+        f'<option value="{esc(v)}"{" selected" if v == selected else ""}>{esc(v or "any")}</option>'
+        for v in values
+    )
