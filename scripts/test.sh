@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything and runs the whole test suite (ruff, then pytest).
 # Works on a fresh Debian/Ubuntu machine with Python 3.11+; installs the Debian packages
-# the tests need (redis-server, prometheus) when they are missing. Extra arguments go to pytest.
+# the tests need (redis-server, prometheus, chromium) when they are missing. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,8 @@ fi
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
+# The console's browser tests drive Debian's chromium through Playwright (no browser download).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else

@@ -19,6 +19,7 @@ from aiohttp import web
 from proxy import mock_upstream
 from proxy.accounting.spend import DIMENSIONS, SpendQuery, SpendQueryError
 from proxy.cli.admin import add_admin_commands
+from proxy.cli.share import add_share_commands
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError
 from proxy.listeners import listen_sockets
@@ -301,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="same as --format json")
     report.set_defaults(func=cmd_report)
     add_admin_commands(sub)
+    add_share_commands(sub.choices["customers"])
 
     budgets = sub.add_parser("budgets", help="list, set or delete budgets at run time")
     budgets.add_argument("--config", "-c", default="config/costproxy.yaml")
