@@ -24,8 +24,16 @@ from openai import AsyncOpenAI
 from playwright.async_api import Playwright, async_playwright
 
 from tests.support.browser import PageWatch, browser
-from tests.support.procs import costproxy
-from tests.support.stack import ACME_KEY, ADMIN_TOKEN, BACKEND_KEY, ENV, GLOBEX_KEY, Stack
+from tests.support.procs import ServerProcess, costproxy, free_port, start_proxy
+from tests.support.stack import (
+    ACME_KEY,
+    ADMIN_TOKEN,
+    BACKEND_KEY,
+    ENV,
+    GLOBEX_KEY,
+    Stack,
+    base_config,
+)
 
 TODAY = datetime.now(UTC).date().isoformat()
 RANGE = f"from={TODAY}&to={TODAY}"
@@ -118,10 +126,12 @@ async def test_a_page_without_a_session_gets_the_login_page(
         await watch.page.click("form.login button[type=submit]")
         assert await watch.page.locator(".error").inner_text() == "That is not the admin token."
         assert watch.errors and all("401" in e for e in watch.errors)  # the failed login only
-    async with aiohttp.ClientSession() as http:
-        # A change without a session (and without its CSRF token) is refused.
-        async with http.post(stack.url + "/ui/keys", data={"customer": "x"}) as resp:
-            assert resp.status == 403
+    # A change without a session (and without its CSRF token) is refused.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(stack.url + "/ui/keys", data={"customer": "x"}) as resp,
+    ):
+        assert resp.status == 403
 
 
 async def test_every_page_renders_without_errors_and_with_a_strict_policy(
@@ -300,3 +310,53 @@ async def test_a_customer_link_shows_that_customer_alone_until_revoked(
         assert response is not None and response.status == 404
     listed = costproxy("customers", "shares", "acme", "--config", config, env=env)
     assert f"{share_id}  acme" in listed.stdout and "revoked" in listed.stdout
+
+
+async def test_the_console_is_on_the_admin_listener_when_it_has_one(
+    upstream: ServerProcess, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    config = base_config(upstream.url, {"backend": "sqlite", "sqlite_path": str(tmp_path / "db")})
+    admin_port = free_port()
+    config["admin"] = {**config["admin"], "host": "127.0.0.1", "port": admin_port}
+    proxy = start_proxy(config, tmp_path, ENV)
+    try:
+        for path in ("/ui/login", "/ui/", "/ui/static/console.css"):
+            async with http.get(proxy.url + path, allow_redirects=False) as resp:
+                assert resp.status == 404, path  # not on the client listener
+            async with http.get(
+                f"http://127.0.0.1:{admin_port}{path}", allow_redirects=False
+            ) as resp:
+                assert resp.status in (200, 303), path
+        made = costproxy(
+            "customers", "share", "acme", "--config", proxy.args[-1], env={**os.environ, **ENV}
+        )
+        assert made.stdout.startswith(f"http://127.0.0.1:{admin_port}/ui/share/cps-")
+    finally:
+        proxy.stop()
+
+
+async def test_changes_need_the_sessions_csrf_token_and_our_origin(stack: Stack) -> None:
+    jar = aiohttp.CookieJar(unsafe=True)  # keeps cookies of 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        login = {"token": ADMIN_TOKEN, "next": "/ui/keys"}
+        async with http.post(stack.url + "/ui/login", data=login, allow_redirects=False) as resp:
+            assert resp.status == 303 and resp.headers["Location"] == "/ui/keys"
+        async with http.get(stack.url + "/ui/keys") as resp:
+            page = await resp.text()
+        token = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+        customer = f"csrf-{uuid.uuid4().hex[:6]}"
+        for data, headers in [
+            ({"customer": customer}, {}),  # no token
+            ({"customer": customer, "csrf": token[:-2] + "xx"}, {}),  # a wrong one
+            ({"customer": customer, "csrf": token}, {"Origin": "https://evil.example"}),
+        ]:
+            async with http.post(stack.url + "/ui/keys", data=data, headers=headers) as resp:
+                assert resp.status == 403
+        async with http.post(
+            stack.url + "/ui/keys", data={"customer": customer, "csrf": token}
+        ) as resp:
+            assert resp.status == 200 and 'id="secret"' in await resp.text()
+        async with http.get(
+            stack.url + "/admin/v1/keys", params={"customer": customer}, headers=stack.admin_headers
+        ) as resp:
+            assert len((await resp.json())["keys"]) == 1  # only the one with the right token
