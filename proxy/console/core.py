@@ -21,8 +21,8 @@ from proxy.state import STATE, ProxyState
 __all__ = [
     "Access",
     "Ctx",
-    "PageError",
     "Handler",
+    "PageError",
     "admin_token_matches",
     "console_endpoint",
     "customer_path",

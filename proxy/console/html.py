@@ -63,7 +63,8 @@ def money(nusd: int) -> str:
 def money_of(totals: Totals) -> str:
     """A cost with its unpriced requests apart: "unpriced" when no request had a price."""
     if totals.requests and totals.unpriced_requests == totals.requests:
-        return f'<span class="unpriced" title="{totals.requests:,} requests without a price">unpriced</span>'
+        title = f"{totals.requests:,} requests without a price"
+        return f'<span class="unpriced" title="{title}">unpriced</span>'
     shown = money(totals.cost_nusd)
     if totals.unpriced_requests:
         shown += (

@@ -40,16 +40,15 @@ async def requests_page(ctx: Ctx) -> web.StreamResponse:
         '<form class="filters" method="get" action="/ui/requests">'
         + customer_input
         + f'<label>Model <input name="model" value="{esc(model or "")}"></label>'
-        + f'<label>Status <input name="status" inputmode="numeric" size="4" value="{esc(status_text)}"></label>'
+        + '<label>Status <input name="status" inputmode="numeric" size="4" '
+        + f'value="{esc(status_text)}"></label>'
         + '<button type="submit">Filter</button></form>'
     )
     more = ""
     if page.next_cursor is not None:
         keep = {"customer": customer or "", "model": model or "", "status": status_text}
-        more = (
-            f'<nav class="pager">{link(query("/ui/requests", {**keep, "cursor": page.next_cursor}), "Older →")}'
-            "</nav>"
-        )
+        older = query("/ui/requests", {**keep, "cursor": page.next_cursor})
+        more = f'<nav class="pager">{link(older, "Older →")}</nav>'
     body = filters + requests_table(page.records, show_customer=not fixed) + more
     return ctx.page("Requests", body, current="/ui/requests")
 

@@ -7,31 +7,29 @@ from datetime import date, timedelta
 from aiohttp import web
 
 from proxy.accounting.pricing import parse_usd
-
 from proxy.accounting.rollups import RANK_BY, RankBy
 from proxy.budgets.guard import BUDGETS
-from proxy.budgets.service import scope_view
 from proxy.console import data
 from proxy.console.charts import stacked_bars
 from proxy.console.core import Ctx, PageError, customer_path
-from proxy.console.html import count, csrf_field, esc, link, money, money_of, query, table
-from proxy.console.requests_table import requests_table
+from proxy.console.html import count, esc, link, money, money_of, query, table
 from proxy.console.widgets import (
     breakdown_table,
     card,
     group_totals,
     pager,
     range_form,
+    section,
     tokens_of,
+    used_bar,
 )
-from proxy.utc import iso_utc
 
-__all__ = ["customer_page", "customers_page", "overview_page"]
+__all__ = ["customers_page", "days_of", "overview_page"]
 
 PAGE_SIZE = 50
 
 
-def _days(answer: dict) -> list[str]:
+def days_of(answer: dict) -> list[str]:
     first, last = date.fromisoformat(answer["from"]), date.fromisoformat(answer["to"])
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
@@ -65,7 +63,7 @@ async def overview_page(ctx: Ctx) -> web.StreamResponse:
         link(query("/ui/", {**params, "by": b}), f"by {b}", "chip" + (" on" if b == by else ""))
         for b in ("model", "provider")
     )
-    chart = stacked_bars(_days(view.answer), view.series, label=f"Spend per day by {by}")
+    chart = stacked_bars(days_of(view.answer), view.series, label=f"Spend per day by {by}")
     top_rows = [
         [
             link(f"/ui/customers/{customer_path(row.customer)}", row.customer),
@@ -89,7 +87,7 @@ async def overview_page(ctx: Ctx) -> web.StreamResponse:
         + f'<section><h2>Spend per day <span class="chips">{toggle}</span></h2>{chart}</section>'
         + f"<section><h2>By {esc(by)}</h2>{breakdown_table(view.answer, by, by.title())}</section>"
         + '<div class="cols">'
-        + f"<section><h2>Top customers</h2>{top}<p>{link('/ui/customers', 'All customers →')}</p></section>"
+        + section("Top customers", f"{top}<p>{link('/ui/customers', 'All customers →')}</p>")
         + "<section><h2>Unpriced traffic</h2><p class=hint>Requests to models without a"
         " price: their cost is unknown (not $0) and not in the totals.</p>"
         + f"{unpriced}</section></div>"
@@ -169,11 +167,7 @@ async def customers_page(ctx: Ctx) -> web.StreamResponse:
     for row in ranking.rows:
         page_total.add(row.totals)
         share = used.get(row.customer)
-        budget = (
-            "—"
-            if share is None
-            else f'<progress max="100" value="{min(share * 100, 100):.0f}"></progress> {share * 100:.0f}%'
-        )
+        budget = used_bar(share)
         rows.append(
             [
                 link(f"/ui/customers/{customer_path(row.customer)}", row.customer),
@@ -211,7 +205,8 @@ async def customers_page(ctx: Ctx) -> web.StreamResponse:
     ]
     search_form = (
         '<form class="search" method="get" action="/ui/customers" role="search">'
-        f'<input type="hidden" name="from" value="{from_day}"><input type="hidden" name="to" value="{to_day}">'
+        f'<input type="hidden" name="from" value="{from_day}">'
+        f'<input type="hidden" name="to" value="{to_day}">'
         f'<input type="hidden" name="sort" value="{esc(sort)}">'
         f'<label>Customer <input type="search" name="q" value="{esc(search or "")}" '
         'placeholder="part of a name"></label><button type="submit">Search</button></form>'
@@ -234,127 +229,3 @@ async def customers_page(ctx: Ctx) -> web.StreamResponse:
         )
     )
     return ctx.page("Customers", body, current="/ui/customers")
-
-
-async def customer_page(ctx: Ctx) -> web.StreamResponse:
-    customer = ctx.request.match_info["customer"]
-    ctx.require_customer(customer)
-    from_day, to_day = data.parse_range(ctx.request.query)
-    await ctx.state.recorder.flush()
-    store = ctx.state.store
-    view = await data.customer_view(store, customer, from_day, to_day)
-    total = group_totals(view.total["total"])
-    series: dict[str, dict[str, int]] = {}
-    for group in view.by_day_model.get("groups", []):
-        series.setdefault(group["model"], {})[group["day"]] = group_totals(group).cost_nusd
-    guard = ctx.request.app[BUDGETS]
-    budgets = await scope_view(store, guard.book, f"customer/{customer}")
-    keys = await store.list_keys(customer) if ctx.session and ctx.session.is_admin else []
-    recent = await store.recent_usage(customer=customer, limit=20)
-    cards = card(
-        "Spend in range",
-        money_of(total),
-        f"{total.requests:,} requests, {tokens_of(total):,} tokens",
-    )
-    body = (
-        range_form(
-            f"/ui/customers/{customer_path(customer)}", from_day, to_day, data.today_utc(), {}
-        )
-        + f'<section class="cards">{cards}</section>'
-        + "<section><h2>Spend per day</h2>"
-        + stacked_bars(_days(view.total), series, label=f"Spend of {customer} per day by model")
-        + "</section>"
-        + '<div class="cols">'
-        + f"<section><h2>By model</h2>{breakdown_table(view.by_model, 'model', 'Model')}</section>"
-        + f"<section><h2>By tag</h2>{breakdown_table(view.by_tag, 'tag', 'Tag', none_label='(untagged)')}</section>"
-        + f"<section><h2>By end user</h2>{breakdown_table(view.by_end_user, 'end_user', 'End user')}</section>"
-        + f"<section><h2>Budgets</h2>{_budgets_table(budgets)}</section>"
-        + "</div>"
-        + (_keys_section(keys) if ctx.session and ctx.session.is_admin else "")
-        + "<section><h2>Recent requests</h2>"
-        + requests_table(recent.records, show_customer=False)
-        + f"<p>{link(query('/ui/requests', {'customer': customer}), 'All requests of ' + customer + ' →')}</p>"
-        + "</section>"
-        + (await _shares_section(ctx, customer) if ctx.session and ctx.session.is_admin else "")
-    )
-    return ctx.page(
-        f"Customer {customer}", body, current=f"/ui/customers/{customer_path(customer)}"
-    )
-
-
-def _budgets_table(view: dict) -> str:
-    rows = []
-    for item in view["budgets"]:
-        spent = item.get("spent_usd")
-        limit = item["limit_usd"]
-        share = ""
-        if spent is not None:
-            pct = 100 * _nusd(spent) / max(_nusd(limit), 1)
-            share = f'<progress max="100" value="{min(pct, 100):.0f}"></progress> {pct:.0f}%'
-        rows.append(
-            [
-                esc(item["period"]),
-                "—" if spent is None else money(_nusd(spent)),
-                money(_nusd(limit)),
-                share,
-                "hard" if item["hard"] else "alert only",
-                esc(item.get("resets_at") or "never"),
-            ]
-        )
-    return table(
-        ["Period", "Spent", "Limit", "Used", "Kind", "Resets (UTC)"],
-        rows,
-        numeric=(1, 2),
-        cls="budgets",
-        empty="No budget for this customer.",
-    )
-
-
-def _keys_section(keys: list) -> str:
-    rows = [
-        [
-            esc(k.id),
-            esc(k.name or ""),
-            f"<code>{esc(k.prefix)}…</code>",
-            esc(iso_utc(k.last_used_ms)) if k.last_used_ms else "never",
-        ]
-        for k in keys
-    ]
-    return (
-        "<section><h2>Keys</h2>"
-        + table(
-            ["Key", "Name", "Starts with", "Last used (UTC)"],
-            rows,
-            cls="keys",
-            empty="No issued key (keys from the config file are not listed).",
-        )
-        + f"<p>{link('/ui/keys', 'Manage keys →')}</p></section>"
-    )
-
-
-async def _shares_section(ctx: Ctx, customer: str) -> str:
-    shares = await ctx.state.store.list_shares(customer)
-    csrf = csrf_field(ctx.csrf or "")
-    rows = []
-    for share in shares:
-        live = share.live(ctx.now_ms)
-        state = "live" if live else ("revoked" if share.revoked_ms else "expired")
-        action = (
-            f'<form method="post" action="/ui/shares/{esc(share.id)}/revoke">{csrf}'
-            f'<input type="hidden" name="customer" value="{esc(customer)}">'
-            '<button type="submit" class="danger">Revoke</button></form>'
-            if live
-            else ""
-        )
-        rows.append([esc(share.id), esc(iso_utc(share.expires_ms)), state, action])
-    create = (
-        f'<form method="post" action="/ui/customers/{esc(customer_path(customer))}/shares" class="inline">{csrf}'
-        '<label>Valid for <input type="number" name="days" value="30" min="1" max="366"> days</label>'
-        '<button type="submit">Create a read-only link</button></form>'
-    )
-    return (
-        "<section><h2>Read-only links</h2>"
-        + table(["Link", "Expires (UTC)", "State", ""], rows, cls="shares", empty="No link yet.")
-        + create
-        + "</section>"
-    )

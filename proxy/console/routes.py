@@ -9,8 +9,9 @@ from aiohttp import web
 from proxy.console import pages_admin as admin
 from proxy.console import pages_auth as auth
 from proxy.console.core import Access, Handler, console_endpoint, redirect, security_headers
+from proxy.console.pages_customer import customer_page
 from proxy.console.pages_requests import request_page, requests_page
-from proxy.console.pages_spend import customer_page, customers_page, overview_page
+from proxy.console.pages_spend import customers_page, overview_page
 
 __all__ = ["ROUTES", "add_console"]
 

@@ -15,7 +15,9 @@ __all__ = [
     "group_totals",
     "pager",
     "range_form",
+    "section",
     "tokens_of",
+    "used_bar",
 ]
 
 
@@ -44,6 +46,18 @@ def range_form(
         '<button type="submit">Show</button>'
         f'<span class="presets">{links}</span></form>'
     )
+
+
+def section(title: str, html: str) -> str:
+    return f"<section><h2>{esc(title)}</h2>{html}</section>"
+
+
+def used_bar(share: float | None) -> str:
+    """How much of a budget is spent: a bar and the percentage ("—" without a budget)."""
+    if share is None:
+        return "—"
+    pct = share * 100
+    return f'<progress max="100" value="{min(pct, 100):.0f}"></progress> {pct:.0f}%'
 
 
 def card(label: str, value_html: str, note: str = "") -> str:
