@@ -193,6 +193,17 @@ async def test_overview_and_customer_totals_equal_the_spend_api(
             == 1
         )
 
+        # What-if: actual and alternative per alternative, as GET /admin/v1/spend?what_if=1.
+        what_if = await stack.spend(http, **{"from": TODAY, "to": TODAY, "what_if": "1"})
+        assert what_if["what_if"]["groups"]
+        for group in what_if["what_if"]["groups"]:
+            row = page.locator("table.what-if tbody tr", has_text=group["alternative"])
+            amounts = await row.locator(".usd").evaluate_all("e => e.map(x => x.dataset.usd)")
+            assert [Decimal(a) for a in amounts[:2]] == [
+                Decimal(group["actual_cost_usd"]),
+                Decimal(group["alternative_cost_usd"]),
+            ]
+
         await page.goto(f"{stack.url}/ui/customers/acme?{RANGE}")
         assert await exact(page, "table.by-model tfoot .usd") == Decimal(acme["total"]["cost_usd"])
         by_model = {g["model"]: Decimal(g["cost_usd"]) for g in acme["groups"]}
