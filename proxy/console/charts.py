@@ -33,7 +33,7 @@ def _nice_max(value: int) -> int:
     if value <= 0:
         return NUSD_PER_USD // 100
     step = 10 ** (len(str(value)) - 1)
-    for factor in (1, 2, 2.5, 5, 10):
+    for factor in (1, 2, 4, 8, 10):  # a quarter of each is a round gridline step
         top = int(step * factor)
         if top >= value:
             return top

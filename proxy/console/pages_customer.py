@@ -59,8 +59,10 @@ async def customer_page(ctx: Ctx) -> web.StreamResponse:
         + "</section>"
         + '<div class="cols">'
         + section("By model", breakdown_table(view.by_model, "model", "Model"))
-        + section("By tag", breakdown_table(view.by_tag, "tag", "Tag", none_label="(untagged)"))
-        + section("By end user", breakdown_table(view.by_end_user, "end_user", "End user"))
+        + section(
+            "By tag", breakdown_table(view.by_tag, "tag", "Tag", none_label="(untagged)", top=10)
+        )
+        + section("By end user", breakdown_table(view.by_end_user, "end_user", "End user", top=10))
         + section("Budgets", _budgets_table(budgets))
         + "</div>"
         + (_keys_section(keys) if ctx.session and ctx.session.is_admin else "")

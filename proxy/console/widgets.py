@@ -92,23 +92,23 @@ def group_totals(group: Mapping[str, object]) -> Totals:
     return Totals(cost_nusd=parse_usd(str(group["cost_usd"])), **values)  # type: ignore[arg-type]
 
 
-def breakdown_table(answer: dict, dim: str, label: str, *, none_label: str = "(none)") -> str:
-    """One spend-API answer grouped by `dim`, with its total as the footer: the rows of a
-    base dimension add up to it (a request with two tags counts under both)."""
-    rows = []
-    for group in sorted(answer.get("groups", []), key=lambda g: -parse_usd(str(g["cost_usd"]))):
-        totals = group_totals(group)
-        name = group[dim]
-        rows.append(
-            [
-                esc(none_label) if name is None else esc(name),
-                money_of(totals),
-                count(totals.requests),
-                count(tokens_of(totals)),
-            ]
-        )
+def breakdown_table(
+    answer: dict, dim: str, label: str, *, none_label: str = "(none)", top: int | None = None
+) -> str:
+    """One spend-API answer grouped by `dim`, largest first, with its total as the footer:
+    the rows of a base dimension add up to it (a request with two tags counts under both).
+    With `top`, the rest are summed in one row, so the rows still add up."""
+    groups = sorted(answer.get("groups", []), key=lambda g: -parse_usd(str(g["cost_usd"])))
+    shown = groups if top is None or len(groups) <= top + 1 else groups[:top]
+    rows = [_breakdown_row(esc(none_label) if g[dim] is None else esc(g[dim]), group_totals(g))
+            for g in shown]  # fmt: skip
+    if len(shown) < len(groups):
+        rest = Totals()
+        for group in groups[len(shown) :]:
+            rest.add(group_totals(group))
+        rows.append(_breakdown_row(f"{len(groups) - len(shown):,} others", rest))
     total = group_totals(answer["total"])
-    foot = [["Total", money_of(total), count(total.requests), count(tokens_of(total))]]
+    foot = [_breakdown_row("Total", total)]
     return table(
         [esc(label), "Spend", "Requests", "Tokens"],
         rows,
@@ -116,6 +116,10 @@ def breakdown_table(answer: dict, dim: str, label: str, *, none_label: str = "(n
         numeric=(1, 2, 3),
         cls=f"by-{dim}",
     )
+
+
+def _breakdown_row(label_html: str, totals: Totals) -> list[str]:
+    return [label_html, money_of(totals), count(totals.requests), count(tokens_of(totals))]
 
 
 def options(values: Sequence[str], selected: str | None) -> str:
