@@ -19,6 +19,7 @@ from proxy.errors import ProxyError
 from proxy.state import STATE, ProxyState
 
 __all__ = [
+    "SIGNERS",
     "Access",
     "Ctx",
     "Handler",
@@ -37,7 +38,8 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-_SIGNER = web.AppKey("costproxy_console_signer", dict)
+# Set up empty by add_console (the app is frozen once it runs); filled on first use.
+SIGNERS = web.AppKey("costproxy_console_signers", dict)
 
 
 def now_ms() -> int:
@@ -123,20 +125,22 @@ def security_headers(response: web.StreamResponse, *, cache: bool = False) -> No
 
 def _signer(app: web.Application, token: str) -> SessionSigner:
     # One signer per admin token: a reload that changes the token ends every session.
-    cache = app.get(_SIGNER)
-    if cache is None or token not in cache:
-        cache = app[_SIGNER] = {token: SessionSigner(token)}
-    return cache[token]
+    signers = app[SIGNERS]
+    signer = signers.get(token)
+    if signer is None:
+        signers.clear()
+        signer = signers[token] = SessionSigner(token)
+    return signer
 
 
 async def _session(
-    ctx_state: ProxyState, signer: SessionSigner, request: web.Request
+    state: ProxyState, signer: SessionSigner, request: web.Request
 ) -> Session | None:
     session = signer.load(request.cookies.get(COOKIE), now_ms())
     if session is None or session.is_admin:
         return session
     # A shared link: still there, still live (revoking it ends its sessions at once).
-    share = await ctx_state.store.find_share(session.share_sha256 or "")
+    share = await state.store.find_share(session.share_sha256 or "")
     if share is None or not share.live(now_ms()) or share.customer != session.customer:
         return None
     return session

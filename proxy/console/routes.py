@@ -8,7 +8,14 @@ from aiohttp import web
 
 from proxy.console import pages_admin as admin
 from proxy.console import pages_auth as auth
-from proxy.console.core import Access, Handler, console_endpoint, redirect, security_headers
+from proxy.console.core import (
+    SIGNERS,
+    Access,
+    Handler,
+    console_endpoint,
+    redirect,
+    security_headers,
+)
 from proxy.console.pages_customer import customer_page
 from proxy.console.pages_requests import request_page, requests_page
 from proxy.console.pages_spend import customers_page, overview_page
@@ -54,6 +61,7 @@ def _static() -> dict[str, bytes]:
 def add_console(app: web.Application) -> None:
     """Serve the console at /ui/ (on the admin listener when admin.port is set)."""
     static = _static()  # read once at start: a few KB
+    app[SIGNERS] = {}
 
     async def static_file(request: web.Request) -> web.Response:
         name = request.match_info["name"]

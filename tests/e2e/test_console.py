@@ -264,6 +264,19 @@ async def test_a_key_issued_in_the_console_works_until_revoked_there(
 
         async with sdk(stack, secret) as client:
             await chat(client)
+            # Rotate (confirmation page, no grace period): the new secret works, the old not.
+            row = page.locator("table.keys tbody tr", has_text=customer)
+            await row.locator("a.button:text-is('Rotate')").click()
+            assert (await page.locator("h1").inner_text()).startswith("Rotate key")
+            await page.fill("input[name=grace_s]", "0")
+            await page.click("form button[type=submit]:text-is('Rotate the key')")
+            rotated = (await page.locator("#secret").inner_text()).strip()
+            assert rotated.startswith("cp-") and rotated != secret
+            with pytest.raises(openai.AuthenticationError):
+                await chat(client)
+        async with sdk(stack, rotated) as client:
+            await chat(client)
+            await page.goto(stack.url + "/ui/keys")
             row = page.locator("table.keys tbody tr", has_text=customer)
             await row.locator("a.danger").click()  # Revoke: a confirmation page first
             assert (await page.locator("h1").inner_text()).startswith("Revoke key")
