@@ -1,6 +1,6 @@
 """Day blocks for per-customer totals over any range of days. Pure.
 
-A record is counted in one block per level: blocks of 1, 4, 16, 64 and 256 UTC days,
+A record is counted in one block per level: blocks of 1, 4, 16 and 64 UTC days,
 aligned on 1970-01-01. Any range of days is the union of a few whole blocks (at most
 three per level and side, usually fewer), so the totals of every customer over a range
 are read from about ten rows or keys per customer, however long the range.
@@ -12,7 +12,7 @@ from datetime import date
 
 __all__ = ["LEVELS", "Block", "blocks_of_day", "cover", "epoch_day"]
 
-LEVELS = 5  # block sizes 4**0 .. 4**4 days: 1, 4, 16, 64, 256
+LEVELS = 4  # block sizes 4**0 .. 4**3 days: 1, 4, 16 and 64
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 Block = tuple[int, int]  # (level, index): days [index * 4**level, (index + 1) * 4**level)

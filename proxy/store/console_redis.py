@@ -7,10 +7,11 @@ Whole-deployment keys carry the hash tag {g} (one slot in a cluster):
     <prefix>{g}:seen:<day>           hash request_id -> 1 (record_console's idempotency)
     <prefix>{g}:d:<day>              hash "route␟provider␟model␟metric" -> int
     <prefix>{g}:dw:<day>             hash "alternative␟route␟provider␟model␟metric" -> int
-    <prefix>{g}:min:<epoch minute>   hash "metric" -> int (kept two days)
+    <prefix>{g}:min:<epoch minute>   hash cost_nusd, requests, unpriced_requests -> int (two days)
     <prefix>{g}:recent               stream of {"record": <UsageRecord JSON>}, capped
-    <prefix>{g}:t:<level>:<block>    hash "customer␟metric" -> int (see store.blocks)
+    <prefix>{g}:cd:<day>             hash "customer␟metric" -> int: each customer's day totals
     <prefix>{g}:r:<level>:<block>:<cost|requests|tokens>   sorted set customer -> score
+                                     (the blocks of store.blocks: they order customers)
     <prefix>console:shares           hash sha256 -> ShareLink JSON
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
+from functools import lru_cache
 from importlib.resources import files
 
 import orjson
@@ -72,20 +74,24 @@ class ConsoleLayout:
     def recent(self) -> str:
         return f"{self.g}recent"
 
-    def totals(self, block: Block) -> str:
-        return f"{self.g}t:{block[0]}:{block[1]}"
+    def customer_day(self, day: str) -> str:
+        return f"{self.g}cd:{day}"
 
     def ranked(self, block: Block, metric: str) -> str:
         return f"{self.g}r:{block[0]}:{block[1]}:{metric}"
 
-    def record_keys(self, day: str, minute: int) -> list[str]:
-        """KEYS of record_console, in its order."""
-        keys = [f"{self.g}seen:{day}", self.day(day), self.what_if_day(day)]
-        keys += [self.minute(minute), self.recent]
-        for block in blocks_of_day(epoch_day(day)):
-            keys.append(self.totals(block))
-            keys += [self.ranked(block, metric) for metric in _RANKED]
-        return keys
+    def record_keys(self, day: str, minute: int) -> tuple[str, ...]:
+        """KEYS of record_console, in its order (the same for every record of a minute)."""
+        return _record_keys(self.g, day, minute)
+
+
+@lru_cache(maxsize=64)
+def _record_keys(g: str, day: str, minute: int) -> tuple[str, ...]:
+    keys = [f"{g}seen:{day}", f"{g}d:{day}", f"{g}dw:{day}", f"{g}min:{minute}", f"{g}recent"]
+    keys.append(f"{g}cd:{day}")
+    for level, index in blocks_of_day(epoch_day(day)):
+        keys += [f"{g}r:{level}:{index}:{metric}" for metric in _RANKED]
+    return tuple(keys)
 
 
 class RedisConsoleMixin:
@@ -105,7 +111,7 @@ class RedisConsoleMixin:
 
     def _console_call(
         self, record: UsageRecord, record_json: bytes, metrics: Sequence[object]
-    ) -> tuple[list[str], tuple]:
+    ) -> tuple[tuple[str, ...], tuple]:
         """KEYS and ARGV of record_console for one record (`metrics`: the non-zero
         (metric, increment) pairs record_usage gets too)."""
         day = utc_day(record.ts_ms)
@@ -212,15 +218,16 @@ class RedisConsoleMixin:
             sign = -1 if descending else 1
             entries.sort(key=lambda e: (sign * e[1], e[0]))
         page = [name for name, _ in entries[offset : offset + limit]]
-        totals = await self._block_totals(client, blocks, page)
+        totals = await self._day_totals(client, from_day, to_day, page)
         return CustomerRanking(
             rows=[CustomerTotals(name, totals[name]) for name in page], count=len(entries)
         )
 
-    async def _block_totals(
-        self, client: aioredis.Redis, blocks: list[Block], customers: list[str]
+    async def _day_totals(
+        self, client: aioredis.Redis, from_day: date, to_day: date, customers: list[str]
     ) -> dict[str, Totals]:
-        """Exact totals of `customers` over `blocks`, from the integer hashes."""
+        """Exact totals of `customers` over the days, from the integer day hashes (a page
+        of customers: one HMGET per day)."""
         totals = {name: Totals() for name in customers}
         if not customers:
             return totals
@@ -228,8 +235,8 @@ class RedisConsoleMixin:
             f"{escape(name)}{FIELD_SEP}{metric}" for name in customers for metric in METRIC_FIELDS
         ]
         async with client.pipeline(transaction=False) as pipe:
-            for block in blocks:
-                pipe.hmget(self.console.totals(block), fields)
+            for day in days_between(from_day, to_day):
+                pipe.hmget(self.console.customer_day(day), fields)
             replies = await pipe.execute()
         width = len(METRIC_FIELDS)
         for values in replies:

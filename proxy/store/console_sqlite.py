@@ -1,8 +1,9 @@
 """The console's figures on the embedded store (mixed into SQLiteStore): whole-deployment
 daily rows, per-minute totals, per-customer block totals, recent records, shared links.
 
-Written in the same transaction as the record's other aggregates (`_apply_console`), so
-they never disagree with the spend API. Runs on the store's worker thread.
+Written in the same transaction as the records' other aggregates (`_add_console` per
+record, `_write_console` once per batch), so they never disagree with the spend API. Runs
+on the store's worker thread.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from proxy.accounting.records import (
     WhatIfRow,
 )
 from proxy.accounting.rollups import CustomerRanking, CustomerTotals, RankBy, RecentPage
-from proxy.store.blocks import LEVELS, blocks_of_day, cover, epoch_day
+from proxy.store.blocks import LEVELS, blocks_of_day, cover
 from proxy.store.buckets import row_sort_key, utc_day, what_if_sort_key
 from proxy.store.sqlite_schema import JSON_COLUMNS, RECORD_COLUMNS, WHAT_IF_METRICS
 
 __all__ = ["CONSOLE_SCHEMA", "SQLiteConsoleMixin"]
 
 _MS_PER_MINUTE = 60_000
+_MS_PER_DAY = 86_400_000
 _MINUTES_KEPT = 2 * 24 * 60  # the spend rate needs the last hour; two days are kept
 _TRIM_MINUTES_EVERY = 1000  # records
 # Rows a recent-records page reads at most when a model or status filter is rare.
@@ -95,6 +97,15 @@ _BACKFILL = [
 ]
 
 
+def _add(batch: dict[tuple[str, tuple], list[int]], key: tuple[str, tuple], values: tuple) -> None:
+    sums = batch.get(key)
+    if sums is None:
+        batch[key] = list(values)
+    else:
+        for i, value in enumerate(values):
+            sums[i] += value
+
+
 def _record_of(values: tuple) -> UsageRecord:
     data = dict(zip(RECORD_COLUMNS, values, strict=True))
     for name in JSON_COLUMNS:
@@ -109,6 +120,7 @@ class SQLiteConsoleMixin:
     _connection: Callable[[], sqlite3.Connection]
     _transaction: Callable[..., Any]
     _console_writes: int = 0
+    _console_batch: dict[tuple[str, tuple], list[int]]
 
     # --- reads
 
@@ -185,27 +197,41 @@ class SQLiteConsoleMixin:
             raise
         conn.execute("COMMIT")
 
-    def _apply_console(self, conn: sqlite3.Connection, record: UsageRecord) -> None:
-        """The console's aggregates of one new record (inside the record's transaction)."""
+    def _begin_console(self) -> None:
+        self._console_batch = {}
+
+    def _add_console(self, record: UsageRecord) -> None:
+        """Count a written record in the batch's console figures (summed in memory: a
+        batch of records of the same day, model and customer is one upsert per table)."""
+        batch = self._console_batch
         metrics = Totals.of(record).as_tuple()
         day = utc_day(record.ts_ms)
         base = (day, record.route, record.provider, record.model)
-        conn.execute(_UPSERT_DAILY, (*base, *metrics))
-        if record.what_if:
-            conn.executemany(
-                _UPSERT_WHAT_IF,
-                [(*base, name, *metrics, nusd) for name, nusd in sorted(record.what_if.items())],
-            )
-        minute = record.ts_ms // _MS_PER_MINUTE
-        conn.execute(_UPSERT_MINUTE, (minute, *metrics))
-        conn.executemany(
-            _UPSERT_BLOCK,
-            [(*block, record.customer, *metrics) for block in blocks_of_day(epoch_day(day))],
-        )
-        self._console_writes += 1
+        keys: list[tuple[str, tuple]] = [
+            (_UPSERT_DAILY, base),
+            (_UPSERT_MINUTE, (record.ts_ms // _MS_PER_MINUTE,)),
+        ]
+        keys += [
+            (_UPSERT_BLOCK, (*block, record.customer))
+            for block in blocks_of_day(record.ts_ms // _MS_PER_DAY)
+        ]
+        for key in keys:
+            _add(batch, key, metrics)
+        for name, nusd in sorted(record.what_if.items()):
+            _add(batch, (_UPSERT_WHAT_IF, (*base, name)), (*metrics, nusd))
+
+    def _write_console(self, conn: sqlite3.Connection) -> None:
+        batch, self._console_batch = self._console_batch, {}
+        by_statement: dict[str, list[tuple]] = {}
+        for (sql, key), values in batch.items():
+            by_statement.setdefault(sql, []).append((*key, *values))
+        for sql, rows in by_statement.items():
+            conn.executemany(sql, rows)
+        self._console_writes += len(batch)
         if self._console_writes >= _TRIM_MINUTES_EVERY:
             self._console_writes = 0
-            conn.execute("DELETE FROM console_minute WHERE minute < ?", (minute - _MINUTES_KEPT,))
+            newest = max((k[1][0] for k in batch if k[0] is _UPSERT_MINUTE), default=0)
+            conn.execute("DELETE FROM console_minute WHERE minute < ?", (newest - _MINUTES_KEPT,))
 
     def _global_rows(self, from_day: str, to_day: str) -> list[AggregateRow]:
         sql = (

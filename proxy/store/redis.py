@@ -208,7 +208,9 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
         finally:
             self._writer = None
 
-    def _script_call(self, record: UsageRecord) -> tuple[tuple[str, ...], tuple, list[str], tuple]:
+    def _script_call(
+        self, record: UsageRecord
+    ) -> tuple[tuple[str, ...], tuple, tuple[str, ...], tuple]:
         """KEYS and ARGV of the record_usage script for one record, then those of
         record_console."""
         keys = self.layout.record_keys(record.customer, utc_day(record.ts_ms))
@@ -295,7 +297,7 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
         return results
 
     async def _write_on_cluster(
-        self, record: UsageRecord, call: tuple[Sequence[str], tuple, list[str], tuple]
+        self, record: UsageRecord, call: tuple[Sequence[str], tuple, Sequence[str], tuple]
     ) -> bool:
         # A cluster pipeline may not carry EVALSHA: each script goes on its own, at the
         # same time as a pipeline of the two writes outside the customer's slot.

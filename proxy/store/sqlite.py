@@ -197,6 +197,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteConsoleMixin):
         try:
             conn = self._connection()
             conn.execute("BEGIN")
+            self._begin_console()
             for record, _ in batch:
                 # A savepoint per record: each is still all or nothing, and a record that
                 # fails (its caller gets the error) does not fail the others of the batch.
@@ -207,6 +208,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteConsoleMixin):
                     conn.execute("ROLLBACK TO record")
                     results.append(error)
                 conn.execute("RELEASE record")
+            self._write_console(conn)  # the batch's console figures, in its transaction
             conn.execute("COMMIT")
         except BaseException as error:
             if self._conn is not None and self._conn.in_transaction:
@@ -234,11 +236,11 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteConsoleMixin):
             UPSERT_WHAT_IF,
             [(*base, name, *metrics, nusd) for name, nusd in sorted(record.what_if.items())],
         )
-        self._apply_console(conn, record)
         self._inserts_since_trim += 1
         if self._inserts_since_trim >= self.usage_log_trim_every:
             self._inserts_since_trim = 0
             self._trim(conn)
+        self._add_console(record)  # last: only a record that is written counts there
         return True
 
     def _ping(self) -> None:

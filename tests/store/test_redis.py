@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from proxy.store import RedisStore
-from tests.support.records import make_record, total_of
+from tests.support.records import make_record, total_of, ts
 from tests.support.redis_server import RedisServer
 
 RETENTION_DAYS = 30
@@ -148,3 +148,20 @@ async def test_calls_before_open_fail_loudly() -> None:
     with pytest.raises(RuntimeError, match="not open"):
         await store.get_usage("r1")
     await store.close()
+
+
+async def test_every_console_key_expires(store: RedisStore, raw: aioredis.Redis) -> None:
+    # The day's first record sets the TTLs; later ones (and later days) must leave none out.
+    days = ["2026-11-28T12:00:00", "2026-11-28T12:05:00", "2026-11-29T00:00:01"]
+    for at in days:
+        await store.record_usage(make_record(ts_ms=ts(at), what_if={"ai21/jamba": 5}))
+    keys = await raw.keys(f"{store.console.g}*")
+    assert len(keys) > 20
+    for key in keys:
+        ttl = await raw.ttl(key)
+        if ":min:" in key:
+            assert 0 < ttl <= 2 * 86_400, key
+        elif ":seen:" in key:
+            assert 0 < ttl <= 2 * 86_400, key  # the request index's TTL
+        else:
+            assert RETENTION_DAYS * 86_400 - 60 < ttl <= RETENTION_DAYS * 86_400, key
