@@ -4,7 +4,7 @@ shared links.
 
 Whole-deployment keys carry the hash tag {g} (one slot in a cluster):
 
-    <prefix>{g}:seen:<day>           hash request_id -> 1 (record_console's idempotency)
+    <prefix>{g}:seen:<day>           hash request_id -> 1 (cluster only: record_console's claims)
     <prefix>{g}:d:<day>              hash "route␟provider␟model␟metric" -> int
     <prefix>{g}:dw:<day>             hash "alternative␟route␟provider␟model␟metric" -> int
     <prefix>{g}:min:<epoch minute>   hash cost_nusd, requests, unpriced_requests -> int (two days)
@@ -42,9 +42,10 @@ from proxy.store.redis_layout import (
     what_if_rows_from_hash,
 )
 
-__all__ = ["CONSOLE_SCRIPT", "ConsoleLayout", "RedisConsoleMixin"]
+__all__ = ["CONSOLE_SCRIPT", "ConsoleLayout", "RedisConsoleMixin", "lua_source"]
 
 CONSOLE_SCRIPT = "record_console_v1.lua"
+_CONSOLE_LIB = "console_lib_v1.lua"
 _RANKED = ("cost", "requests", "tokens")
 _MS_PER_MINUTE = 60_000
 _MINUTE_TTL_S = 2 * 86_400
@@ -54,6 +55,13 @@ _MAX_MINUTES = 24 * 60
 RECENT_MAX = 10_000
 _RECENT_SCAN = 20_000  # records a recent-records page reads at most (rare filters)
 _RECENT_BATCH = 500
+
+
+def lua_source(name: str) -> str:
+    """A record script with console_lib before it (both need its function)."""
+    folder = files("proxy.store").joinpath("lua")
+    lib = folder.joinpath(_CONSOLE_LIB).read_text(encoding="utf-8")
+    return lib + folder.joinpath(name).read_text(encoding="utf-8")
 
 
 class ConsoleLayout:
@@ -80,15 +88,18 @@ class ConsoleLayout:
     def ranked(self, block: Block, metric: str) -> str:
         return f"{self.g}r:{block[0]}:{block[1]}:{metric}"
 
+    def claims(self, day: str) -> str:
+        return f"{self.g}seen:{day}"
+
     def record_keys(self, day: str, minute: int) -> tuple[str, ...]:
-        """KEYS of record_console, in its order (the same for every record of a minute)."""
+        """The console KEYS of a record, in console_lib's order (the same for every record
+        of a minute, so they are built once)."""
         return _record_keys(self.g, day, minute)
 
 
 @lru_cache(maxsize=64)
 def _record_keys(g: str, day: str, minute: int) -> tuple[str, ...]:
-    keys = [f"{g}seen:{day}", f"{g}d:{day}", f"{g}dw:{day}", f"{g}min:{minute}", f"{g}recent"]
-    keys.append(f"{g}cd:{day}")
+    keys = [f"{g}d:{day}", f"{g}dw:{day}", f"{g}min:{minute}", f"{g}recent", f"{g}cd:{day}"]
     for level, index in blocks_of_day(epoch_day(day)):
         keys += [f"{g}r:{level}:{index}:{metric}" for metric in _RANKED]
     return tuple(keys)
@@ -104,34 +115,48 @@ class RedisConsoleMixin:
     def _opened(self) -> tuple[aioredis.Redis, AsyncScript]:  # pragma: no cover - RedisStore's
         raise NotImplementedError
 
-    def _load_console_script(self, client: aioredis.Redis) -> tuple[AsyncScript, str]:
-        lua = files("proxy.store").joinpath("lua", CONSOLE_SCRIPT).read_text(encoding="utf-8")
+    def _load_console_script(self, client: aioredis.Redis) -> str:
+        lua = lua_source(CONSOLE_SCRIPT)
         self._console_script = client.register_script(lua)
-        return self._console_script, lua
+        return lua
 
-    def _console_call(
-        self, record: UsageRecord, record_json: bytes, metrics: Sequence[object]
-    ) -> tuple[tuple[str, ...], tuple]:
-        """KEYS and ARGV of record_console for one record (`metrics`: the non-zero
-        (metric, increment) pairs record_usage gets too)."""
-        day = utc_day(record.ts_ms)
-        keys = self.console.record_keys(day, record.ts_ms // _MS_PER_MINUTE)
-        alternatives = [
-            item for name, nusd in sorted(record.what_if.items()) for item in (escape(name), nusd)
-        ]
-        args = (
-            record.request_id,
-            record_json,
+    def _console_keys(self, record: UsageRecord) -> tuple[str, ...]:
+        return self.console.record_keys(utc_day(record.ts_ms), record.ts_ms // _MS_PER_MINUTE)
+
+    def _console_values(self, record: UsageRecord) -> tuple[object, ...]:
+        """console_lib's five ARGV values."""
+        return (
             RECENT_MAX,
-            self._data_ttl,
-            self._request_ttl,
             _MINUTE_TTL_S,
-            base_field(record.route, record.provider, record.model),
             escape(record.customer),
             record.cost_nusd or 0,
             record.input_tokens + record.output_tokens,
+        )
+
+    def _console_call(
+        self, record: UsageRecord, usage_args: Sequence[object]
+    ) -> tuple[tuple[str, ...], tuple]:
+        """KEYS and ARGV of record_console (a cluster's second script call); `usage_args`
+        are record_usage's, whose record JSON it reuses."""
+        alternatives = [
+            item for name, nusd in sorted(record.what_if.items()) for item in (escape(name), nusd)
+        ]
+        metrics = [
+            item
+            for name, value in zip(METRIC_FIELDS, Totals.of(record).as_tuple(), strict=True)
+            if value
+            for item in (name, value)
+        ]
+        keys = (self.console.claims(utc_day(record.ts_ms)), *self._console_keys(record))
+        args = (
+            record.request_id,
+            usage_args[1],
+            self._data_ttl,
+            self._request_ttl,
+            base_field(record.route, record.provider, record.model),
             len(alternatives) // 2,
             *alternatives,
+            *self._console_values(record),
             *metrics,
         )
         return keys, args

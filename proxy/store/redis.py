@@ -1,9 +1,11 @@
 """The shared production store: many proxy instances write one Redis (Cluster-ready layout).
 
 One usage record is one record_usage Lua script call (everything in the customer's slot,
-atomically) plus two idempotent cross-slot writes (the customer set and the request-id
-lookup key). Records written concurrently share one non-transactional pipeline: one round
-trip per batch (group commit). See `redis_layout` for the keys.
+and the console's whole-deployment figures, atomically) plus two idempotent cross-slot
+writes (the customer set and the request-id lookup key). On a Redis Cluster the console's
+figures, in their own slot, take a second script call (record_console, idempotent too).
+Records written concurrently share one non-transactional pipeline: one round trip per batch
+(group commit). See `redis_layout` and `console_redis` for the keys.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import date
-from importlib.resources import files
 
 import orjson
 import redis.asyncio as aioredis
@@ -39,7 +40,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_redis import RedisBudgets
-from proxy.store.console_redis import ConsoleLayout, RedisConsoleMixin
+from proxy.store.console_redis import ConsoleLayout, RedisConsoleMixin, lua_source
 from proxy.store.keys_redis import RedisKeysMixin
 from proxy.store.redis_layout import (
     KeyLayout,
@@ -57,7 +58,7 @@ try:
 except ImportError:  # optional: redis-py's own (pure-Python) packer is used instead
     _hiredis_pack = None
 
-_RECORD_SCRIPT = "record_usage_v2.lua"
+_RECORD_SCRIPT = "record_usage_v3.lua"
 # HGETALLs per pipeline in aggregate_rows: big enough for a year of one customer in one
 # round trip, small enough not to stall Redis on one huge reply.
 _READ_BATCH = 512
@@ -149,9 +150,9 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
                 retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.01), retries=3),
             )
             self._client = aioredis.Redis.from_pool(pool)
-        lua = files("proxy.store").joinpath("lua", _RECORD_SCRIPT).read_text(encoding="utf-8")
+        lua = lua_source(_RECORD_SCRIPT)
         self._script = self._client.register_script(lua)
-        _, console_lua = self._load_console_script(self._client)
+        console_lua = self._load_console_script(self._client)
         try:
             # Loading now fails fast when Redis is unreachable, and spares the first
             # request a NOSCRIPT round trip.
@@ -208,12 +209,11 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
         finally:
             self._writer = None
 
-    def _script_call(
-        self, record: UsageRecord
-    ) -> tuple[tuple[str, ...], tuple, tuple[str, ...], tuple]:
-        """KEYS and ARGV of the record_usage script for one record, then those of
-        record_console."""
+    def _script_call(self, record: UsageRecord) -> tuple[tuple[str, ...], tuple]:
+        """KEYS and ARGV of the record_usage script for one record (on a cluster, without
+        the console's: `_console_call` has them)."""
         keys = self.layout.record_keys(record.customer, utc_day(record.ts_ms))
+        console = not self.cluster_nodes
         tags = [escape(tag) for tag in tag_dims(record)] if record.tags else [""]
         alternatives = [
             item for name, nusd in sorted(record.what_if.items()) for item in (escape(name), nusd)
@@ -225,12 +225,11 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
             if value
             for item in (name, value)
         ]
-        # orjson serialises the dataclass itself: the same JSON as to_dict(), without
-        # building the dict.
-        record_json = orjson.dumps(record)
         args = (
             record.request_id,
-            record_json,
+            # orjson serialises the dataclass itself: the same JSON as to_dict(), without
+            # building the dict.
+            orjson.dumps(record),
             self.usage_log_maxlen,
             self._data_ttl,
             self._request_ttl,
@@ -240,22 +239,24 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
             *tags,
             len(alternatives) // 2,
             *alternatives,
+            *(self._console_values(record) if console else ()),
             *metrics,
         )
-        return keys, args, *self._console_call(record, record_json, metrics)
+        if console:
+            keys = (*keys, *self._console_keys(record))
+        return keys, args
 
     async def _write_batch(self, records: list[UsageRecord]) -> list[bool | Exception]:
         """Apply records in one round trip; per record, True/False or the error it met."""
         client, script = self._opened()
-        console = self._console()
         layout = self.layout
         calls = [self._script_call(record) for record in records]
         if self.cluster_nodes:
             return list(
                 await asyncio.gather(
                     *(
-                        self._write_on_cluster(r, call)
-                        for r, call in zip(records, calls, strict=True)
+                        self._write_on_cluster(r, k, a)
+                        for r, (k, a) in zip(records, calls, strict=True)
                     ),
                     return_exceptions=True,
                 )
@@ -263,46 +264,41 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
         # Not script(client=pipe): redis-py then sends SCRIPT EXISTS before every pipeline,
         # a second round trip. EVALSHA directly and reload only on NOSCRIPT instead.
         async with client.pipeline(transaction=False) as pipe:
-            for keys, args, _, _ in calls:
+            for keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
-            for _, _, console_keys, console_args in calls:
-                pipe.evalsha(console.sha, len(console_keys), *console_keys, *console_args)
             # Outside the customers' slots; idempotent, so a replay may repeat them.
             pipe.sadd(layout.customers, *dict.fromkeys(r.customer for r in records))
-            for record, (keys, *_) in zip(records, calls, strict=True):
+            for record, (keys, _) in zip(records, calls, strict=True):
                 # keys[0] ends in the day: the request-id hash of that day.
                 day = keys[0].rsplit(":", 1)[1]
                 pointer = f"{record.customer}\n{day}"
                 pipe.set(layout.request(record.request_id), pointer, ex=self._request_ttl)
             replies = await pipe.execute(raise_on_error=False)
         n = len(records)
-        applied, counted = replies[:n], replies[n : 2 * n]
-        added, pointers = replies[2 * n], replies[2 * n + 1 :]
+        applied, added, pointers = replies[:n], replies[n], replies[n + 1 :]
         if isinstance(added, Exception):
             raise added
         results: list[bool | Exception] = []
-        for call, result, console_result, pointer in zip(
-            calls, applied, counted, pointers, strict=True
-        ):
-            keys, args, console_keys, console_args = call
+        for (keys, args), result, pointer in zip(calls, applied, pointers, strict=True):
             if isinstance(result, NoScriptError):
                 # Redis restarted or flushed its script cache; the script did not run.
-                result = await _reloaded(client, script, keys, args)
-            if isinstance(console_result, NoScriptError):
-                console_result = await _reloaded(client, console, console_keys, console_args)
-            for failed in (console_result, pointer):
-                if isinstance(failed, Exception):
-                    result = failed
+                await client.script_load(script.script)
+                try:
+                    result = await client.evalsha(script.sha, len(keys), *keys, *args)
+                except Exception as exc:
+                    result = exc
+            if isinstance(pointer, Exception):
+                result = pointer
             results.append(result if isinstance(result, Exception) else result == 1)
         return results
 
     async def _write_on_cluster(
-        self, record: UsageRecord, call: tuple[Sequence[str], tuple, Sequence[str], tuple]
+        self, record: UsageRecord, keys: Sequence[str], args: Sequence[object]
     ) -> bool:
         # A cluster pipeline may not carry EVALSHA: each script goes on its own, at the
         # same time as a pipeline of the two writes outside the customer's slot.
         client, script = self._opened()
-        keys, args, console_keys, console_args = call
+        console_keys, console_args = self._console_call(record, args)
         layout = self.layout
         pointer = f"{record.customer}\n{keys[0].rsplit(':', 1)[1]}"
         async with self._cluster_writes, client.pipeline() as pipe:
@@ -401,17 +397,6 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisConsoleMixin):
 def _cluster_node(node: str) -> ClusterNode:
     host, _, port = node.rpartition(":")
     return ClusterNode(host, int(port))
-
-
-async def _reloaded(
-    client: aioredis.Redis, script: AsyncScript, keys: Sequence[str], args: Sequence[object]
-) -> object:
-    """Load a script the server lost and run it again; the error it meets, if any."""
-    await client.script_load(script.script)
-    try:
-        return await client.evalsha(script.sha, len(keys), *keys, *args)
-    except Exception as exc:
-        return exc
 
 
 async def _evalsha(

@@ -161,7 +161,5 @@ async def test_every_console_key_expires(store: RedisStore, raw: aioredis.Redis)
         ttl = await raw.ttl(key)
         if ":min:" in key:
             assert 0 < ttl <= 2 * 86_400, key
-        elif ":seen:" in key:
-            assert 0 < ttl <= 2 * 86_400, key  # the request index's TTL
         else:
             assert RETENTION_DAYS * 86_400 - 60 < ttl <= RETENTION_DAYS * 86_400, key
