@@ -74,6 +74,7 @@ _UPSERT_WHAT_IF = _upsert(
 )
 _UPSERT_MINUTE = _upsert("console_minute", ("minute",))
 _UPSERT_BLOCK = _upsert("console_customer_blocks", ("level", "block", "customer"))
+_CUSTOMER_DAY = "customer-day"  # a batch entry that becomes one block row per level
 _SUMS = ", ".join(f"sum({m})" for m in METRIC_FIELDS)
 _RANK_ORDER = {
     "cost": "sum(cost_nusd)",
@@ -201,37 +202,41 @@ class SQLiteConsoleMixin:
         self._console_batch = {}
 
     def _add_console(self, record: UsageRecord) -> None:
-        """Count a written record in the batch's console figures (summed in memory: a
-        batch of records of the same day, model and customer is one upsert per table)."""
+        """Count a written record in the batch's console figures (summed in memory: the
+        records of a batch with the same day and model, or customer and day, are one
+        upsert per table)."""
         batch = self._console_batch
         metrics = Totals.of(record).as_tuple()
         day = utc_day(record.ts_ms)
         base = (day, record.route, record.provider, record.model)
-        keys: list[tuple[str, tuple]] = [
-            (_UPSERT_DAILY, base),
-            (_UPSERT_MINUTE, (record.ts_ms // _MS_PER_MINUTE,)),
-        ]
-        keys += [
-            (_UPSERT_BLOCK, (*block, record.customer))
-            for block in blocks_of_day(record.ts_ms // _MS_PER_DAY)
-        ]
-        for key in keys:
-            _add(batch, key, metrics)
+        _add(batch, (_UPSERT_DAILY, base), metrics)
+        _add(batch, (_UPSERT_MINUTE, (record.ts_ms // _MS_PER_MINUTE,)), metrics)
+        # One entry per customer and day; its blocks are made when the batch is written.
+        _add(batch, (_CUSTOMER_DAY, (record.customer, record.ts_ms // _MS_PER_DAY)), metrics)
         for name, nusd in sorted(record.what_if.items()):
             _add(batch, (_UPSERT_WHAT_IF, (*base, name)), (*metrics, nusd))
 
     def _write_console(self, conn: sqlite3.Connection) -> None:
         batch, self._console_batch = self._console_batch, {}
         by_statement: dict[str, list[tuple]] = {}
-        for (sql, key), values in batch.items():
-            by_statement.setdefault(sql, []).append((*key, *values))
+        newest_minute = 0
+        for (kind, key), values in batch.items():
+            if kind is _CUSTOMER_DAY:
+                customer, day = key
+                rows = by_statement.setdefault(_UPSERT_BLOCK, [])
+                rows += [(*block, customer, *values) for block in blocks_of_day(day)]
+                continue
+            if kind is _UPSERT_MINUTE:
+                newest_minute = max(newest_minute, key[0])
+            by_statement.setdefault(kind, []).append((*key, *values))
         for sql, rows in by_statement.items():
             conn.executemany(sql, rows)
         self._console_writes += len(batch)
         if self._console_writes >= _TRIM_MINUTES_EVERY:
             self._console_writes = 0
-            newest = max((k[1][0] for k in batch if k[0] is _UPSERT_MINUTE), default=0)
-            conn.execute("DELETE FROM console_minute WHERE minute < ?", (newest - _MINUTES_KEPT,))
+            conn.execute(
+                "DELETE FROM console_minute WHERE minute < ?", (newest_minute - _MINUTES_KEPT,)
+            )
 
     def _global_rows(self, from_day: str, to_day: str) -> list[AggregateRow]:
         sql = (
