@@ -20,6 +20,7 @@ from proxy.budgets.guard import BUDGETS, BudgetGuard, add_remaining_header
 from proxy.budgets.service import configured_budgets
 from proxy.budgets.webhooks import WebhookSender
 from proxy.config import Config
+from proxy.console.routes import add_console
 from proxy.middleware import error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
@@ -136,6 +137,7 @@ def create_app(
     add_model_routes(app)
     app.router.add_get("/healthz", health)
     add_admin_api(app)
+    add_console(app)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(_budgets_lifecycle)
     app.cleanup_ctx.append(reconciling)  # after _lifecycle: it needs the store open
