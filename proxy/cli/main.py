@@ -84,12 +84,20 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             token_file.chmod(0o600)
         env["COSTPROXY_ADMIN_TOKEN"] = token_file.read_text().strip()
         print(f"admin token: in {token_file} (or set COSTPROXY_ADMIN_TOKEN)")
-    use_fake = not env.get("OPENAI_API_KEY")
-    if use_fake:
-        env["COSTPROXY_UPSTREAM_URL"] = f"http://127.0.0.1:{args.fake_port}/v1"
+    fake_root = f"http://127.0.0.1:{args.fake_port}"
+    fake_openai, fake_anthropic = not env.get("OPENAI_API_KEY"), not env.get("ANTHROPIC_API_KEY")
+    use_fake = fake_openai or fake_anthropic
+    if fake_openai:
+        env["COSTPROXY_UPSTREAM_URL"] = fake_root + "/v1"
         print(
-            "OPENAI_API_KEY is not set: routing every model to the bundled fake upstream at "
-            f"{env['COSTPROXY_UPSTREAM_URL']} (deterministic replies, real accounting)."
+            "OPENAI_API_KEY is not set: routing the OpenAI models to the bundled fake upstream "
+            f"at {env['COSTPROXY_UPSTREAM_URL']} (deterministic replies, real accounting)."
+        )
+    if fake_anthropic:  # the Messages API's base URL is the API root
+        env["COSTPROXY_ANTHROPIC_URL"] = fake_root
+        print(
+            "ANTHROPIC_API_KEY is not set: routing the Claude models to the bundled fake "
+            f"upstream at {fake_root} (its Messages API)."
         )
     config = _load(args.config, env)
     if args.port is not None:

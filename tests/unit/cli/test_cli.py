@@ -6,6 +6,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from anthropic import Anthropic
 from openai import OpenAI
 
 from tests.support.procs import REPO, ServerProcess, costproxy, free_port
@@ -61,19 +62,27 @@ def test_quickstart_serves_the_fake_upstream_and_report_prints_spend(tmp_path: P
         cwd=tmp_path,  # ./data (store and admin token) lands here
     ).start()
     try:
-        assert "routing every model to the bundled fake upstream" in server.logs()
+        assert "routing the OpenAI models to the bundled fake upstream" in server.logs()
+        assert "routing the Claude models to the bundled fake upstream" in server.logs()
         with OpenAI(base_url=server.url + "/v1", api_key="sk-demo-acme", max_retries=0) as client:
             reply = client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
             )
         assert reply.choices[0].message.content
+        with Anthropic(base_url=server.url, api_key="sk-demo-acme", max_retries=0) as claude:
+            message = claude.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=64,
+                messages=[{"role": "user", "content": "hi"}],
+            )
+        assert message.content[0].text
         token = (tmp_path / "data" / "admin-token").read_text().strip()
         request = urllib.request.Request(
             server.url + "/admin/v1/spend?customer=acme",
             headers={"Authorization": f"Bearer {token}"},
         )
         with urllib.request.urlopen(request) as resp:
-            assert b'"requests":1' in resp.read()
+            assert b'"requests":2' in resp.read()
     finally:
         assert server.stop() == 0
     assert token not in server.logs()
@@ -87,9 +96,12 @@ def test_quickstart_serves_the_fake_upstream_and_report_prints_spend(tmp_path: P
     assert lines[1].split() == ["customer", "model", "cost_usd", "billable_usd", "requests",
                                 "unpriced_requests", "input_tokens", "cached_input_tokens",
                                 "output_tokens", "reasoning_tokens"]  # fmt: skip
-    acme = next(line.split() for line in lines if line.startswith("acme"))
-    assert acme[1] == "gpt-4o-mini" and acme[4] == "1"
+    acme = {row[1]: row for line in lines if (row := line.split())[0] == "acme"}
+    assert acme["gpt-4o-mini"][4] == acme["claude-haiku-4-5"][4] == "1"
     # gpt-4o-mini from the catalogue (OpenAI's list price): $0.15 / $0.60 per 1M → 150 / 600
     # nano-dollars a token; no billing markup: billable = cost.
     nusd = reply.usage.prompt_tokens * 150 + reply.usage.completion_tokens * 600
-    assert acme[2] == acme[3] == f"0.{nusd:09d}"
+    assert acme["gpt-4o-mini"][2] == acme["gpt-4o-mini"][3] == f"0.{nusd:09d}"
+    # Claude Haiku 4.5 at Anthropic's list price, $1 / $5 per 1M: 1,000 / 5,000 a token.
+    nusd = message.usage.input_tokens * 1000 + message.usage.output_tokens * 5000
+    assert acme["claude-haiku-4-5"][2] == f"0.{nusd:09d}"
