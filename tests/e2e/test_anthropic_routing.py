@@ -116,27 +116,50 @@ async def test_an_overloaded_target_falls_back_to_the_next_anthropic_target(
     assert (record["status"], record["attempts"], nusd(record["cost_usd"])) == (200, 2, cost)
 
 
-async def test_a_client_that_hangs_up_is_drained_for_anthropics_own_usage(
-    proxy: ServerProcess, upstream: ServerProcess, http: aiohttp.ClientSession
-) -> None:
+async def hang_up_after_message_start(
+    http: aiohttp.ClientSession, proxy: ServerProcess, model: str
+) -> tuple[str, dict]:
+    """(request id, message_start's message) of a stream the client left after it."""
     headers = {"x-api-key": ACME_KEY, "x-mock-chunks": "30", "x-mock-chunk-delay-ms": "20"}
-    body = {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": USER, "stream": True}
+    body = {"model": model, "max_tokens": 64, "messages": USER, "stream": True}
     resp = await http.post(proxy.url + "/v1/messages", json=body, headers=headers)
     request_id = resp.headers["x-request-id"]
     first = await resp.content.readuntil(b"\n\n")
     assert first.startswith(b"event: message_start")
-    start = orjson.loads(first.split(b"data: ", 1)[1])
     resp.close()  # after message_start: the provider has begun, and bills what it generates
+    return request_id, orjson.loads(first.split(b"data: ", 1)[1])["message"]
+
+
+async def test_a_client_that_hangs_up_is_drained_for_anthropics_own_usage(
+    proxy: ServerProcess, upstream: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    request_id, started = await hang_up_after_message_start(http, proxy, "claude-haiku-4-5")
     record = await eventually(
         http, f"{proxy.url}/admin/v1/usage/{request_id}", lambda r: r["status"] == 499
     )
     # Drained to the end: the output count is message_delta's, all 30 pieces.
     assert record["usage_source"] == "upstream" and record["output_tokens"] == 30
-    assert record["input_tokens"] == start["message"]["usage"]["input_tokens"]
-    stream = await eventually(
-        http, f"{upstream.url}/_mock/streams/{start['message']['id']}", lambda s: True
-    )
+    assert record["input_tokens"] == started["usage"]["input_tokens"]
+    stream = await eventually(http, f"{upstream.url}/_mock/streams/{started['id']}", lambda s: True)
     assert stream["outcome"] == "complete"
+
+
+async def test_under_close_a_hang_up_is_billed_from_message_start_and_what_was_sent(
+    proxy: ServerProcess, upstream: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    request_id, started = await hang_up_after_message_start(http, proxy, "claude-close")
+    record = await eventually(
+        http, f"{proxy.url}/admin/v1/usage/{request_id}", lambda r: r["status"] == 499
+    )
+    # Cut at once: the prompt as message_start counted it, the output estimated from the
+    # few deltas relayed (well short of the 30 the stream would have had).
+    assert record["usage_source"] == "estimated"
+    assert record["input_tokens"] == started["usage"]["input_tokens"]
+    assert 1 <= record["output_tokens"] < 30
+    stream = await eventually(
+        http, f"{upstream.url}/_mock/streams/{started['id']}", lambda s: s["outcome"] != "open"
+    )
+    assert stream["outcome"] == "client_gone"
 
 
 async def test_what_if_prices_the_same_tokens_on_another_api(

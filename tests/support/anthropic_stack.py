@@ -41,6 +41,10 @@ def anthropic_config(upstream_url: str, store: dict) -> dict:
                 ],
                 "backoff_base_s": 0.01,
             },
+            "claude-close": {
+                "targets": [{"provider": "anthropic", "model": "claude-haiku-4-5"}],
+                "on_client_disconnect": "close",
+            },
             "gpt-4o-mini": {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]},
         },
         "what_if": ["anthropic/claude-sonnet-4-5 -> openai/gpt-4o-mini"],
