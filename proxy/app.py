@@ -37,7 +37,6 @@ __all__ = ["build_budget_guard", "create_app"]
 log = logging.getLogger("costproxy.app")
 
 
-
 def build_budget_guard(
     config: Config, store: Store, store_up: Callable[[], bool] = lambda: True
 ) -> BudgetGuard:

@@ -13,9 +13,8 @@ OpenAI's meaning (`Usage`: input holds every prompt token), so:
 - output = output_tokens (thinking included; `output_tokens_details.thinking_tokens`,
   where given, is recorded as reasoning, a part of output)
 - web searches = server_tool_use.web_search_requests (billed per search)
-- `usage.iterations[]` (context compaction): the top-level counts are the final
-  `message` iteration's; every other iteration (`compaction`) is an extra sampling step,
-  billed too, and added.
+- `usage.iterations[]`: the top-level counts are the final iteration's; a `compaction`
+  iteration (context compaction) is an extra sampling step, billed too, and added.
 
 A stream reports usage twice: in `message_start` (input and cache counts with the split,
 a provisional output count) and in `message_delta` (cumulative counts, which may repeat
@@ -92,9 +91,12 @@ def normalise_message_usage(
     counts = _Counts()
     if not counts.add(usage):
         return None
-    for iteration in usage.get("iterations") or ():
-        # The top level is the final `message` iteration: other kinds are extra work.
-        if type(iteration) is dict and iteration.get("type", "message") != "message":
+    iterations = usage.get("iterations")
+    for iteration in iterations if type(iterations) is list else ():
+        # The top level mirrors the final iteration only; a compaction step before it is
+        # billed too (docs: compaction). Other kinds (a fallback's declined attempt, an
+        # advisor) have no documented billing: the top level stands for them.
+        if type(iteration) is dict and iteration.get("type") == "compaction":
             counts.add(iteration)
     outputs = _dict(usage.get("output_tokens_details"))
     thinking = _int(outputs.get("thinking_tokens")) or 0
@@ -114,14 +116,17 @@ def normalise_message_usage(
 
 @dataclass(slots=True)
 class UsageFold:
-    """The usage of a stream so far: every field from the last event that carried it.
+    """The usage of a stream so far: every field from the last event that carried it,
+    a `message_delta`'s (cumulative) over `message_start`'s (provisional), whatever
+    order they arrive in.
 
-    `final` once a `message_delta` carried usage (its counts are cumulative and, with
-    `message_start`'s, complete); before that only `message_start`'s provisional counts
-    are known (its output count is 1-4 tokens, whatever was generated since).
+    `final` once a `message_delta` carried usage: with `message_start`'s, its counts are
+    complete. Before that only `message_start`'s are known, its output count provisional
+    (1-4 tokens, whatever was generated since).
     """
 
-    fields: dict[str, Any] = field(default_factory=dict)
+    start: dict[str, Any] = field(default_factory=dict)
+    delta: dict[str, Any] = field(default_factory=dict)
     started: bool = False  # message_start arrived: the provider began work
     final: bool = False
     model: str | None = None
@@ -135,19 +140,21 @@ class UsageFold:
             model = message.get("model")
             if isinstance(model, str) and model:
                 self.model = model
-            self._take(message.get("usage"))
-        elif kind == "message_delta" and self._take(event.get("usage")):
+            _take(self.start, message.get("usage"))
+        elif kind == "message_delta" and _take(self.delta, event.get("usage")):
             self.final = True
-
-    def _take(self, usage: Any) -> bool:
-        if type(usage) is not dict:
-            return False
-        self.fields.update((k, v) for k, v in usage.items() if v is not None)
-        return True
 
     def usage(self) -> Usage | None:
         """What the stream's usage says so far (None: nothing usable)."""
-        return normalise_message_usage(self.fields) if self.fields else None
+        fields = {**self.start, **self.delta}
+        return normalise_message_usage(fields) if fields else None
+
+
+def _take(into: dict[str, Any], usage: Any) -> bool:
+    if type(usage) is not dict:
+        return False
+    into.update((k, v) for k, v in usage.items() if v is not None)
+    return True
 
 
 # Generated text, for estimating output when no usage arrives: the answer, thinking and

@@ -128,6 +128,21 @@ def usage(uncached: int, output: int, **extra: Any) -> dict[str, Any]:
             Usage(203000, 0, 4500),
             id="compaction-iteration-added",
         ),
+        # A model fallback: the top level mirrors the final (served) iteration; the
+        # declined attempt's billing is not documented (see docs/anthropic.md).
+        pytest.param(
+            usage(
+                10,
+                5,
+                iterations=[
+                    {"type": "message", "input_tokens": 100, "output_tokens": 0},
+                    {"type": "fallback_message", "input_tokens": 10, "output_tokens": 5},
+                ],
+            ),
+            Usage(10, 0, 5),
+            id="fallback-iterations-are-the-top-level",
+        ),
+        pytest.param(usage(1, 1, iterations=5), Usage(1, 0, 1), id="iterations-not-a-list"),
         pytest.param(
             usage(
                 8,
