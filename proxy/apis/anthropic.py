@@ -40,6 +40,9 @@ _ERROR_TYPES = {
 # The beta that opts a request into the 1M-token context, and with it the long-context
 # prices above 200k input tokens (docs: pricing, "Long context pricing").
 _LONG_CONTEXT_BETA = "context-1m"
+# No model generates more; past it a value is a mistake, or an attempt to overflow the
+# budget reservation, which multiplies it by a price.
+_MAX_TOKENS = 2**31 - 1
 
 
 def error_type(status: int) -> str:
@@ -76,6 +79,8 @@ class AnthropicApi(Api):
         max_tokens = payload.get("max_tokens")
         if max_tokens is not None and not _count(max_tokens):
             raise _bad("Input should be a non-negative integer", "max_tokens")
+        if max_tokens is not None and max_tokens > _MAX_TOKENS:
+            raise _bad(f"Input should be less than or equal to {_MAX_TOKENS}", "max_tokens")
         metadata = payload.get("metadata")
         if metadata is not None:
             if not isinstance(metadata, dict):

@@ -219,6 +219,7 @@ def anthropic_error(status: int, kind: str):
         (b"{not json", {}, "/v1/messages", 400, "invalid_request_error"),
         ({"model": "claude", "max_tokens": 5}, {}, "/v1/messages", 400, "invalid_request_error"),
         ({**BODY, "max_tokens": "5"}, {}, "/v1/messages", 400, "invalid_request_error"),
+        ({**BODY, "max_tokens": 2**31}, {}, "/v1/messages", 400, "invalid_request_error"),
         ({**BODY, "metadata": {"user_id": 7}}, {}, "/v1/messages", 400, "invalid_request_error"),
         ({**BODY, "model": "nope"}, {}, "/v1/messages", 404, "not_found_error"),
         ({**BODY, "model": "gpt"}, {}, "/v1/messages", 404, "not_found_error"),
