@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from proxy.access.admission import AUTH, LIMITS, add_access
+from proxy.access.admission import LIMITS, add_access
 from proxy.admin.api import add_admin_api
 from proxy.admin.routes import json_response
 from proxy.apis import ENDPOINTS
@@ -25,6 +25,7 @@ from proxy.middleware import error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
 from proxy.pipeline.handler import endpoint_handler
+from proxy.pipeline.models import add_model_routes
 from proxy.providers.transport import TransportFactory
 from proxy.reconcile.schedule import RECONCILER, ReconcileScheduler, reconciling
 from proxy.reload import RELOADER, Reloader
@@ -48,6 +49,7 @@ def build_budget_guard(
             store, WebhookSender.from_config(config.alerts), forecast=config.alerts.forecast
         ),
         store_up,
+        history_days=config.store.retention_days,
     )
 
 
@@ -113,11 +115,6 @@ def create_app(
     state.metrics.watch_reconcile(reconciler.figures)
     app.on_response_prepare.append(add_remaining_header)
 
-    async def list_models(request: web.Request) -> web.Response:
-        snapshot = state.snapshot
-        await request.app[AUTH].authenticate(request.headers, snapshot.keys)
-        return web.Response(body=snapshot.models_body, content_type="application/json")
-
     async def health(request: web.Request) -> web.Response:
         # Always 200 while serving (liveness); the store's state is in the body.
         recorder = state.recorder
@@ -130,7 +127,7 @@ def create_app(
 
     for endpoint in ENDPOINTS:
         app.router.add_post(endpoint.path, endpoint_handler(endpoint))
-    app.router.add_get("/v1/models", list_models)
+    add_model_routes(app)
     app.router.add_get("/healthz", health)
     add_admin_api(app)
     app.cleanup_ctx.append(_lifecycle)
@@ -186,6 +183,8 @@ async def _budgets_lifecycle(app: web.Application) -> AsyncIterator[None]:
         await guard.refresh()
     except Exception as exc:  # the store is down at start: the refresher retries
         log.error("run-time budgets not loaded yet: %s: %s", type(exc).__name__, exc)
+    # Budgets added while the proxy was stopped count the period's spend so far.
+    guard.seed_soon(guard.book.effective)
     await guard.alerts.webhooks.start()
     refresher = asyncio.get_running_loop().create_task(guard.refresh_forever())
     try:

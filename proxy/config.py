@@ -32,6 +32,7 @@ from proxy.errors import ConfigError
 
 __all__ = [
     "API_OF_KIND",
+    "ENV_REF",
     "AdminConfig",
     "AlertsConfig",
     "BillingConfig",
@@ -674,7 +675,7 @@ class Config(_Model):
             seen.add(entry.provider)
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
 def interpolate_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
@@ -693,7 +694,7 @@ def interpolate_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
                 f"(set it, or write ${{{name}:-default}})"
             )
 
-        return _ENV_REF.sub(substitute, value)
+        return ENV_REF.sub(substitute, value)
     if isinstance(value, dict):
         return {
             k: interpolate_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 from aiohttp import web
@@ -10,7 +11,7 @@ from aiohttp import web
 from proxy.config import Config
 from proxy.errors import NotFoundError
 
-__all__ = ["admin_listener_guard", "listen_sockets"]
+__all__ = ["AddressInUseError", "admin_listener_guard", "bind", "listen_sockets"]
 
 _BOTH = frozenset({"/healthz"})
 
@@ -29,18 +30,38 @@ def admin_listener_guard(admin_port: int):
     return guard
 
 
-def _bind(host: str, port: int) -> socket.socket:
+class AddressInUseError(OSError):
+    """Another process listens on this address: the CLI names the option that moves us."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"{host}:{port} is already in use")
+        self.host = host
+        self.port = port
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on (host, port); AddressInUseError when that port is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUseError(host, port) from None
+        raise
     sock.listen(1024)
     sock.setblocking(False)
     return sock
 
 
 def listen_sockets(config: Config, host: str, port: int) -> list[socket.socket]:
-    sockets = [_bind(host, port)]
+    sockets = [bind(host, port)]
     if config.admin.port is not None:
-        sockets.append(_bind(config.admin.host or host, config.admin.port))
+        try:
+            sockets.append(bind(config.admin.host or host, config.admin.port))
+        except OSError:
+            sockets[0].close()
+            raise
     return sockets

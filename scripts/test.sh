@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything and runs the whole test suite (ruff, then pytest).
 # Works on a fresh Debian/Ubuntu machine with Python 3.11+; installs the Debian packages
-# the tests need (redis-server, prometheus) when they are missing. Extra arguments go to pytest.
+# the tests need (redis-server, prometheus) when they are missing, without leaving them
+# as enabled system services. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,25 +11,18 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   echo "costproxy needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))." >&2
   exit 1
 fi
+bash scripts/test-deps.sh
 
-# Debian packages the tests run as real processes.
-missing=()
-command -v redis-server >/dev/null || missing+=(redis-server)
-{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
-"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-if ((${#missing[@]})); then
-  if [ "$(id -u)" = 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
-    echo "The tests need: ${missing[*]}. Install them with: apt-get install -y ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "Installing ${missing[*]} (Debian packages) ..."
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The virtual environment: installed again only when pyproject.toml changes.
+stamp=.venv/.costproxy-installed-test
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/pytest ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  echo "$want" >"$stamp"
+  echo "$want" >.venv/.costproxy-installed # what scripts/run.sh needs is installed too
 fi
-
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 .venv/bin/ruff check .
 .venv/bin/mypy  # the files and strictness are in pyproject.toml [tool.mypy]

@@ -1,5 +1,9 @@
 """Admin operations on keys and customers, over a store: shared by the HTTP API and the
-CLI's direct mode, so both answer with the same JSON. The caller announces changes."""
+CLI's direct mode, so both answer with the same JSON. The caller announces changes.
+
+Listings include the keys and customers of the config file (`source: config`) beside
+those made at run time (`source: runtime`); a customer in both is listed once, as stored.
+"""
 
 from __future__ import annotations
 
@@ -28,11 +32,13 @@ from proxy.admin.models import (
     KeyRotated,
     iso,
 )
+from proxy.config import Config, CustomerConfig
 from proxy.errors import BadRequestError, NotFoundError
 from proxy.store.base import Store
 from proxy.store.buckets import utc_month
 
 __all__ = [
+    "configured_customers",
     "create_key",
     "delete_customer",
     "get_customer",
@@ -82,8 +88,14 @@ async def get_key(store: Store, key_id: str) -> dict:
     return KeyOut.of(key).model_dump()
 
 
-async def list_keys(store: Store, customer: str | None) -> dict:
-    return KeyList(keys=[KeyOut.of(k) for k in await store.list_keys(customer)]).model_dump()
+async def list_keys(store: Store, customer: str | None, config: Config | None = None) -> dict:
+    configured = [
+        KeyOut.of_config(key)
+        for key in (config.keys if config is not None else ())
+        if customer is None or key.customer == customer
+    ]
+    issued = [KeyOut.of(k) for k in await store.list_keys(customer)]
+    return KeyList(keys=[*configured, *issued]).model_dump()
 
 
 async def revoke_key(store: Store, key_id: str) -> None:
@@ -130,18 +142,39 @@ async def put_customer(store: Store, customer_id: str, body: CustomerPut) -> dic
     return CustomerOut.of(stored, await _spend(store, stored.id)).model_dump()
 
 
-async def get_customer(store: Store, customer_id: str) -> dict:
+def configured_customers(config: Config | None) -> set[str]:
+    """Customer ids the config names: under `customers:`, or as a key's customer."""
+    if config is None:
+        return set()
+    return {*config.customers, *(key.customer for key in config.keys if key.customer)}
+
+
+def _settings(config: Config | None, customer_id: str) -> CustomerConfig | None:
+    return None if config is None else config.customers.get(customer_id)
+
+
+async def get_customer(store: Store, customer_id: str, config: Config | None = None) -> dict:
     customer = await store.get_customer(check_customer_id(customer_id))
-    if customer is None:
-        raise NotFoundError(f"No customer {customer_id!r}.", code="customer_not_found")
-    return CustomerOut.of(customer, await _spend(store, customer.id)).model_dump()
+    if customer is not None:
+        return CustomerOut.of(customer, await _spend(store, customer.id)).model_dump()
+    if customer_id in configured_customers(config):
+        settings = _settings(config, customer_id)
+        spend = await _spend(store, customer_id)
+        return CustomerOut.of_config(customer_id, settings, spend).model_dump()
+    raise NotFoundError(f"No customer {customer_id!r}.", code="customer_not_found")
 
 
-async def list_customers(store: Store) -> dict:
-    customers = await store.list_customers()
-    return CustomerList(
-        customers=[CustomerOut.of(c, await _spend(store, c.id)) for c in customers]
-    ).model_dump()
+async def list_customers(store: Store, config: Config | None = None) -> dict:
+    stored = {c.id: c for c in await store.list_customers()}
+    listed = []
+    for customer_id in sorted(stored.keys() | configured_customers(config)):
+        spend = await _spend(store, customer_id)
+        if customer_id in stored:
+            listed.append(CustomerOut.of(stored[customer_id], spend))
+        else:
+            settings = _settings(config, customer_id)
+            listed.append(CustomerOut.of_config(customer_id, settings, spend))
+    return CustomerList(customers=listed).model_dump()
 
 
 async def delete_customer(store: Store, customer_id: str) -> None:

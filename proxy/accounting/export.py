@@ -1,7 +1,11 @@
 """Usage export for invoicing: the query, and records as CSV or JSON Lines chunks. Pure.
 
 Records arrive as an async iterator (the store reads them a page at a time) and leave as
-~64 KiB chunks, so an export of any size holds one page and one chunk in memory.
+~64 KiB chunks, so an export of any size holds one page and one chunk in memory. Each
+record carries `time` (ISO-8601 UTC) beside `ts_ms`. In CSV, a text cell that a
+spreadsheet would run as a formula (it begins with =, +, -, @, a tab or a carriage return;
+a client chooses its end-user id and tags) is written with a leading apostrophe, as
+spreadsheet applications expect (OWASP's advice on CSV injection).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from proxy.accounting.record_view import RECORD_JSON_FIELDS, record_json
 from proxy.accounting.records import UsageRecord
 from proxy.accounting.spend import SpendQuery, SpendQueryError
 
-__all__ = ["COLUMNS", "FORMATS", "ExportQuery", "export_chunks"]
+__all__ = ["COLUMNS", "FORMATS", "ExportQuery", "export_chunks", "spreadsheet_safe"]
 
 FORMATS: dict[str, str] = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 Format = Literal["jsonl", "csv"]
@@ -72,14 +76,25 @@ def _row(record: UsageRecord) -> dict:
     return record_json(record)  # the admin API's record, line for line
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell as a spreadsheet will show it, never run it: text that begins like a
+    formula gets a leading apostrophe. Numbers are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_value(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ";".join(value)
-    if isinstance(value, dict):
-        return orjson.dumps(value).decode()
-    return value
+        value = ";".join(value)
+    elif isinstance(value, dict):
+        value = orjson.dumps(value).decode()
+    return spreadsheet_safe(value)
 
 
 async def export_chunks(records: AsyncIterator[UsageRecord], fmt: Format) -> AsyncIterator[bytes]:

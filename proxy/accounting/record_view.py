@@ -3,7 +3,7 @@ and each line of the usage export are the same object. Pure.
 
 Money leaves as decimal strings with 9 decimals (`cost_usd`, `provider_cost_usd`,
 `billable_usd`, and each `what_if` alternative), never as floats or nano-dollar integers;
-`tags` is a list and `what_if` an object.
+`tags` is a list and `what_if` an object; `time` (ISO-8601 UTC) stands beside `ts_ms`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from proxy.accounting.pricing import format_usd
 from proxy.accounting.records import UsageRecord
+from proxy.utc import iso_utc
 
 __all__ = ["RECORD_JSON_FIELDS", "record_json"]
 
@@ -22,7 +23,9 @@ _MONEY = {
     "provider_cost_nusd": "provider_cost_usd",
     "billable_nusd": "billable_usd",
 }
-RECORD_JSON_FIELDS: tuple[str, ...] = tuple(_MONEY.get(f.name, f.name) for f in fields(UsageRecord))
+_NAMES = tuple(_MONEY.get(f.name, f.name) for f in fields(UsageRecord))
+_AT = _NAMES.index("ts_ms") + 1
+RECORD_JSON_FIELDS: tuple[str, ...] = (*_NAMES[:_AT], "time", *_NAMES[_AT:])
 
 
 def _usd(nusd: int | None) -> str | None:
@@ -34,6 +37,9 @@ def record_json(record: UsageRecord) -> dict[str, Any]:
     for name, value in record.to_dict().items():
         if name in _MONEY:
             out[_MONEY[name]] = _usd(value)
+        elif name == "ts_ms":
+            out[name] = value
+            out["time"] = iso_utc(value)
         elif name == "tags":
             out[name] = list(value)
         elif name == "what_if":

@@ -12,7 +12,7 @@ from proxy.budgets.service import (
     BudgetInputError,
     body_rules,
     delete_scope,
-    list_view,
+    list_with_states,
     normalize_scope,
     put_scope,
     scope_view,
@@ -31,7 +31,8 @@ def _scope(request: web.Request) -> str:
 
 
 async def list_budgets(request: web.Request, state: ProxyState) -> web.Response:
-    return json_response(list_view(request.app[BUDGETS].book))
+    guard = request.app[BUDGETS]
+    return json_response(await list_with_states(guard.store, guard.book))
 
 
 async def get_budget(request: web.Request, state: ProxyState) -> web.Response:
@@ -48,7 +49,8 @@ async def put_budget(request: web.Request, state: ProxyState) -> web.Response:
     except BudgetInputError as exc:
         raise BadRequestError(str(exc), code="invalid_budget") from None
     guard = request.app[BUDGETS]
-    await put_scope(guard.store, scope, rules)
+    history_days = state.config.store.retention_days
+    await put_scope(guard.store, guard.book, scope, rules, history_days=history_days)
     await guard.refresh()  # this instance applies it at once; the others within refresh_s
     return json_response(await scope_view(guard.store, guard.book, scope))
 
@@ -73,7 +75,7 @@ def budget_routes() -> list[AdminRoute]:
             "GET",
             "/admin/v1/budgets",
             list_budgets,
-            "Every budget, configured and set at run time",
+            "Every budget, configured and set at run time, with spend and reset",
             {200: Doc("The budgets"), **error_docs()},
             tag="budgets",
         ),
@@ -90,7 +92,8 @@ def budget_routes() -> list[AdminRoute]:
             "PUT",
             _ONE,
             put_budget,
-            "Set a scope's run-time budgets (they win over the config)",
+            "Set a scope's run-time budgets (they win over the config; the period's spend "
+            "so far counts)",
             {200: Doc("The scope's budgets"), **error_docs(400)},
             params=_SCOPE,
             tag="budgets",

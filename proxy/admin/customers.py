@@ -23,12 +23,12 @@ async def put_customer(request: web.Request, state: ProxyState) -> web.Response:
 
 async def get_customer(request: web.Request, state: ProxyState) -> web.Response:
     customer_id = request.match_info["customer_id"]
-    return json_response(await access_service.get_customer(state.store, customer_id))
+    return json_response(await access_service.get_customer(state.store, customer_id, state.config))
 
 
 async def list_customers(request: web.Request, state: ProxyState) -> web.Response:
     await state.recorder.drain()  # this instance's own spend is included
-    return json_response(await access_service.list_customers(state.store))
+    return json_response(await access_service.list_customers(state.store, state.config))
 
 
 async def delete_customer(request: web.Request, state: ProxyState) -> web.Response:

@@ -23,7 +23,7 @@ async def create_key(request: web.Request, state: ProxyState) -> web.Response:
 
 async def list_keys(request: web.Request, state: ProxyState) -> web.Response:
     customer = request.query.get("customer") or None
-    return json_response(await access_service.list_keys(state.store, customer))
+    return json_response(await access_service.list_keys(state.store, customer, state.config))
 
 
 async def get_key(request: web.Request, state: ProxyState) -> web.Response:

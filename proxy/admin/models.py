@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from proxy.access.auth import valid_label
+from proxy.access.auth import key_id, valid_label
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import MAX_LIMIT
 from proxy.admin.routes import Body
+from proxy.config import CustomerConfig, KeyConfig
 from proxy.utc import iso_utc
 
 __all__ = [
@@ -29,6 +30,12 @@ __all__ = [
 
 PerMinute = Annotated[int, Field(gt=0, le=MAX_LIMIT)]
 Label = Annotated[str, Field(min_length=1, max_length=128)]
+# Where a key or customer comes from: the config file (changed by editing it), or the
+# admin API / CLI at run time (stored).
+Source = Annotated[
+    Literal["config", "runtime"],
+    Field(description="config: from the config file; runtime: made with the admin API or CLI"),
+]
 
 
 def iso(ms: int | None) -> str | None:
@@ -74,14 +81,15 @@ class KeyRotate(Body):
 
 class KeyOut(BaseModel):
     id: str
-    prefix: str
+    source: Source = "runtime"
+    prefix: str | None
     customer: str | None
     name: str | None
     trusted: bool
     models: list[str] | None
     rpm: int | None
     tpm: int | None
-    created_at: str
+    created_at: str | None
     expires_at: str | None
     last_used_at: str | None
 
@@ -99,6 +107,25 @@ class KeyOut(BaseModel):
             created_at=iso(key.created_ms) or "",
             expires_at=iso(key.expires_ms),
             last_used_at=iso(key.last_used_ms),
+        )
+
+    @classmethod
+    def of_config(cls, key: KeyConfig) -> KeyOut:
+        """A key of the config file: its id is the one records and budgets name it by;
+        no part of its secret is shown."""
+        return cls(
+            id=key_id(key),
+            source="config",
+            prefix=None,
+            customer=key.customer,
+            name=key.name,
+            trusted=key.trusted,
+            models=None,
+            rpm=key.rpm,
+            tpm=key.tpm,
+            created_at=None,
+            expires_at=None,
+            last_used_at=None,
         )
 
 
@@ -138,12 +165,13 @@ class SpendTotals(BaseModel):
 
 class CustomerOut(BaseModel):
     id: str
+    source: Source = "runtime"
     name: str | None
     metadata: dict[str, str]
     rpm: int | None
     tpm: int | None
-    created_at: str
-    updated_at: str
+    created_at: str | None
+    updated_at: str | None
     spend_this_month: SpendTotals | None = None
 
     @classmethod
@@ -156,6 +184,23 @@ class CustomerOut(BaseModel):
             tpm=customer.tpm,
             created_at=iso(customer.created_ms) or "",
             updated_at=iso(customer.updated_ms) or "",
+            spend_this_month=None if spend is None else SpendTotals(**spend),
+        )
+
+    @classmethod
+    def of_config(
+        cls, customer_id: str, customer: CustomerConfig | None, spend: dict | None = None
+    ) -> CustomerOut:
+        """A customer the config names (under `customers:` or as a key's customer)."""
+        return cls(
+            id=customer_id,
+            source="config",
+            name=None,
+            metadata={},
+            rpm=None if customer is None else customer.rpm,
+            tpm=None if customer is None else customer.tpm,
+            created_at=None,
+            updated_at=None,
             spend_this_month=None if spend is None else SpendTotals(**spend),
         )
 

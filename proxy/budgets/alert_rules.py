@@ -2,8 +2,10 @@
 
 A threshold alert is due once settled spend reaches `threshold`% of the limit; the forecast
 alert is due when, at the burn rate of the last hour, the spend would reach the limit
-before the period ends. Each is claimed in the store once per budget period, so "due" may
-be answered many times: the claim makes it fire once.
+before the period ends. A hard budget's 100% alert is also due when it refuses a request
+that would not fit even with nothing in flight: a hard budget holds each request's worst
+case, so its spend may never reach the limit itself. Each is claimed in the store once per
+budget period, so "due" may be answered many times: the claim makes it fire once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from proxy.accounting.pricing import format_usd_short
 from proxy.budgets.rules import BudgetRule, CounterState, period_reset_ms
 from proxy.utc import iso_utc
 
-__all__ = ["Alert", "due_alerts", "forecast_exhausts", "threshold_reached"]
+__all__ = ["Alert", "due_alerts", "forecast_exhausts", "refusal_exhausts", "threshold_reached"]
 
 _MS_PER_HOUR = 3_600_000
 
@@ -33,6 +35,13 @@ def forecast_exhausts(
         return False
     left_ms = max(0, reset_ms - now_ms)
     return spent_nusd * _MS_PER_HOUR + burn_hour_nusd * left_ms >= limit_nusd * _MS_PER_HOUR
+
+
+def refusal_exhausts(rule: BudgetRule, state: CounterState, amount_nusd: int) -> bool:
+    """A refusal that announces the budget's 100% alert: a hard budget with one, refusing
+    a request that does not fit beside settled spend alone (not one that only waits for
+    requests in flight to settle)."""
+    return rule.hard and 100 in rule.alert_at and state.spent_nusd + amount_nusd > rule.limit_nusd
 
 
 def due_alerts(
@@ -60,6 +69,9 @@ class Alert:
     state: CounterState
     name: str  # "threshold:80" | "forecast"
     now_ms: int
+    # "spend": settled spend made it due; "refused": a hard budget refused a request
+    # (its 100% alert: the reservation keeps spend itself below the limit).
+    trigger: str = "spend"
 
     def payload(self) -> dict[str, Any]:
         """The webhook body and the structured log line's fields."""
@@ -81,6 +93,7 @@ class Alert:
             "spent_usd": format_usd_short(self.state.spent_nusd),
             "threshold_percent": threshold,
             "forecast": self.name == "forecast",
+            "trigger": self.trigger,
             "burn_last_hour_usd": format_usd_short(self.state.burn_hour_nusd),
             "projected_spend_usd": None if projected is None else format_usd_short(projected),
             "resets_at": None if reset is None else iso_utc(reset),

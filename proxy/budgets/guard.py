@@ -9,6 +9,9 @@ With no budget that applies, neither touches the store.
 While the store is away, reservations and settles are kept by an `OfflineLedger` and
 checked against the store's last figures; the spend settled meanwhile is charged to the
 store's counters once it answers again (`catch_up`).
+
+Budgets that appear (at start, on a reload) count the period's spend so far: their counters
+are seeded from the usage aggregates in the background (proxy.budgets.seed).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from aiohttp import web
@@ -35,6 +38,8 @@ from proxy.budgets.book import (
 )
 from proxy.budgets.offline import Charge, OfflineLedger
 from proxy.budgets.rules import (
+    BudgetRule,
+    CounterState,
     ReserveAnswer,
     output_tokens_bound,
     period_id,
@@ -42,6 +47,7 @@ from proxy.budgets.rules import (
     remaining_nusd,
     reservation_nusd,
 )
+from proxy.budgets.seed import seed_scopes
 from proxy.config import BudgetingConfig
 from proxy.errors import ProxyError
 from proxy.pipeline.exchange import Exchange
@@ -137,6 +143,8 @@ class BudgetGuard:
         settings: BudgetingConfig,
         alerts: AlertDispatcher,
         store_up: Callable[[], bool] = lambda: True,
+        *,
+        history_days: int = 400,
     ) -> None:
         self.store = store
         self.book = book
@@ -150,6 +158,9 @@ class BudgetGuard:
         self._tasks: set[asyncio.Task[None]] = set()
         self._catching_up = asyncio.Lock()
         self._version = -1
+        # Scopes whose counters still need the period's spend so far (see seed_pending).
+        self._to_seed: set[str] = set()
+        self._history_days = history_days
 
     # The request path -------------------------------------------------------------------
 
@@ -186,14 +197,11 @@ class BudgetGuard:
             i = answer.violated
             scope = applicable.scopes[i]
             self.stats.rejections[parse_scope(scope)[0]] += 1
-            refused = rejection(
-                scope_label(scope),
-                scope,
-                applicable.rules[i],
-                answer.states[i],
-                amount,
-                answer.now_ms,
-            )
+            # A hard budget refuses before spend reaches its limit: the refusal is what
+            # its 100% alert announces (claimed once per period, as the spend would be).
+            rule, state = applicable.rules[i], answer.states[i]
+            self._spawn(self._alert_refused(a.customer, scope, rule, state, amount, answer.now_ms))
+            refused = rejection(scope_label(scope), scope, rule, state, amount, answer.now_ms)
             headers = {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else {}
             raise BudgetExceededError(refused.message, headers=headers)
         self.stats.reservations += 1
@@ -289,6 +297,20 @@ class BudgetGuard:
         except _STORE_ERRORS as exc:
             log.error("budget alert claim failed: %s: %s", type(exc).__name__, exc)
 
+    async def _alert_refused(
+        self,
+        customer: str,
+        scope: str,
+        rule: BudgetRule,
+        state: CounterState,
+        amount: int,
+        now_ms: int,
+    ) -> None:
+        try:
+            await self.alerts.refused(customer, scope, rule, state, amount, now_ms)
+        except _STORE_ERRORS as exc:
+            log.error("budget alert claim failed: %s: %s", type(exc).__name__, exc)
+
     def _owe(self, hold: Hold, cost: int) -> None:
         """The store could not take this settle: charge it when the store is back (the
         store's hold, if it made one, is released by that charge or expires)."""
@@ -339,8 +361,35 @@ class BudgetGuard:
             )
 
     def use_configured(self, configured: Mapping[str, Rules]) -> None:
-        """The config's budgets after a reload; run-time ones still win over them."""
+        """The config's budgets after a reload; run-time ones still win over them. New or
+        changed ones count the period's spend so far."""
+        before = self.book.configured
         self.book = BudgetBook(configured, self.book.runtime)
+        self.seed_soon(s for s, rules in configured.items() if before.get(s) != rules)
+
+    # Seeding --------------------------------------------------------------------------------
+
+    def seed_soon(self, scopes: Iterable[str]) -> None:
+        """Count the period's spend so far in these scopes' counters, in the background
+        (retried by the refresher while the store is away)."""
+        self._to_seed.update(scopes)
+        if self._to_seed:
+            self._spawn(self.seed_pending())
+
+    async def seed_pending(self) -> None:
+        if not self._to_seed or not self._store_up():
+            return
+        scopes, self._to_seed = self._to_seed, set()
+        try:
+            await seed_scopes(self.store, self.book, sorted(scopes), self._history_days)
+        except _STORE_ERRORS as exc:
+            self._to_seed |= scopes
+            self.stats.store_errors += 1
+            log.error(
+                "budgets not yet seeded with the spend so far (retrying): %s: %s",
+                type(exc).__name__,
+                exc,
+            )
 
     # Run-time budgets ---------------------------------------------------------------------
 
@@ -360,6 +409,7 @@ class BudgetGuard:
         while True:
             await asyncio.sleep(self.settings.refresh_s)
             await self.catch_up()
+            await self.seed_pending()
             if not self._store_up():
                 continue
             try:

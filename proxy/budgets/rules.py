@@ -22,6 +22,7 @@ __all__ = [
     "Period",
     "Rejection",
     "ReserveAnswer",
+    "Seed",
     "SettleAnswer",
     "choices_of",
     "first_violation",
@@ -188,13 +189,19 @@ def first_violation(
 
 
 def remaining_nusd(rules: Sequence[BudgetRule], states: Sequence[CounterState]) -> int | None:
-    """What is left of the tightest budget after this request's reservation (states taken
-    after it). Hard budgets count when there are any, else the soft ones."""
+    """What is left of the tightest budget: its limit minus the spend settled so far in
+    the period. Hard budgets count when there are any, else the soft ones.
+
+    Reservations are left out on purpose: they are worst-case estimates (this request's
+    own one shrinks when a nearly spent budget makes the proxy count tokens instead of
+    bytes), so counting them made the figure rise between sequential requests. Settled
+    spend only grows within a period, so this figure only falls, until the limit or the
+    period changes."""
     pairs = list(zip(rules, states, strict=True))
     hard = [pair for pair in pairs if pair[0].hard] or pairs
     if not hard:
         return None
-    return max(0, min(r.limit_nusd - s.spent_nusd - s.held_nusd for r, s in hard))
+    return max(0, min(r.limit_nusd - s.spent_nusd for r, s in hard))
 
 
 def retry_after_s(rule: BudgetRule, state: CounterState, amount_nusd: int, now_ms: int) -> int:
@@ -252,6 +259,17 @@ class ReserveAnswer:
     violated: int | None
     states: tuple[CounterState, ...]
     now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """Raise counter (scope, period) to at least `floor_nusd`, if it is still in `pid`
+    (see proxy.budgets.seed)."""
+
+    scope: str
+    period: Period
+    pid: str
+    floor_nusd: int
 
 
 @dataclass(frozen=True, slots=True)

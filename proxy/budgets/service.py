@@ -2,7 +2,8 @@
 
 Run-time budgets are stored per scope (replacing the config's rules of that scope whole)
 and reach every instance within `budgeting.refresh_s`; the instance that took the change
-applies it at once. Everything here works on a store and a `BudgetBook`, so the CLI needs
+applies it at once. A budget set mid-period counts the period's spend so far (see
+proxy.budgets.seed). Everything here works on a store and a `BudgetBook`, so the CLI needs
 neither a running proxy nor a `BudgetGuard`.
 """
 
@@ -23,7 +24,8 @@ from proxy.budgets.book import (
     rules_to_json,
     scope,
 )
-from proxy.budgets.rules import BudgetRule, period_reset_ms
+from proxy.budgets.rules import BudgetRule, CounterState, period_reset_ms
+from proxy.budgets.seed import seed_scopes
 from proxy.config import Budgets, Config
 from proxy.store.base import Store
 from proxy.utc import iso_utc
@@ -33,7 +35,7 @@ __all__ = [
     "body_rules",
     "configured_budgets",
     "delete_scope",
-    "list_view",
+    "list_with_states",
     "load_book",
     "merge_rules",
     "normalize_scope",
@@ -104,29 +106,14 @@ def rules_of(book: BudgetBook, scope_text: str) -> Rules:
     return rules or ()
 
 
-def list_view(book: BudgetBook) -> dict:
-    return {
-        "budgets": [
-            {
-                "scope": s,
-                "source": book.source(s),
-                "budgets": [rule.to_json() for rule in book.effective[s]],
-            }
-            for s in sorted(book.effective)
-        ]
-    }
-
-
-async def scope_view(store: Store, book: BudgetBook, scope_text: str) -> dict:
-    """The scope's rules with where each stands now: spent, reserved, remaining, reset."""
-    rules = rules_of(book, scope_text)
+def _counted(scope_text: str) -> bool:
     # "end_users/<c>" is a template: it has no counter of its own.
-    counted = not scope_text.startswith("end_users/")
-    states = (
-        await store.budget_states([(scope_text, r.period) for r in rules])
-        if counted and rules
-        else []
-    )
+    return not scope_text.startswith("end_users/")
+
+
+def _view(
+    book: BudgetBook, scope_text: str, rules: Rules, states: list[CounterState] | None
+) -> dict:
     budgets = []
     for i, rule in enumerate(rules):
         item = rule.to_json()
@@ -146,8 +133,35 @@ async def scope_view(store: Store, book: BudgetBook, scope_text: str) -> dict:
     return {"scope": scope_text, "source": book.source(scope_text), "budgets": budgets}
 
 
-async def put_scope(store: Store, scope_text: str, rules: Rules) -> None:
+async def scope_view(store: Store, book: BudgetBook, scope_text: str) -> dict:
+    """The scope's rules with where each stands now: spent, reserved, remaining, reset."""
+    rules = rules_of(book, scope_text)
+    states = None
+    if _counted(scope_text) and rules:
+        states = await store.budget_states([(scope_text, r.period) for r in rules])
+    return _view(book, scope_text, rules, states)
+
+
+async def list_with_states(store: Store, book: BudgetBook) -> dict:
+    """Every scope's view (as `scope_view`), read with one store call."""
+    scopes = sorted(book.effective)
+    counters = [(s, rule.period) for s in scopes if _counted(s) for rule in book.effective[s]]
+    states = iter(await store.budget_states(counters) if counters else [])
+    views = []
+    for s in scopes:
+        rules = book.effective[s]
+        own = [next(states) for _ in rules] if _counted(s) else None
+        views.append(_view(book, s, rules, own))
+    return {"budgets": views}
+
+
+async def put_scope(
+    store: Store, book: BudgetBook, scope_text: str, rules: Rules, *, history_days: int
+) -> None:
+    """Store a scope's run-time rules, then count the period's spend so far in them."""
     await store.put_budget_override(scope_text, rules_to_json(rules).decode())
+    book = book.with_runtime({**book.runtime, scope_text: rules})
+    await seed_scopes(store, book, [scope_text], history_days)
 
 
 async def delete_scope(store: Store, scope_text: str) -> bool:

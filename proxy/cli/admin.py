@@ -1,19 +1,15 @@
 """`costproxy keys|customers|export`: the admin API from the shell.
 
-Each command talks either to a running proxy (`--url`, with `--admin-token` or
-COSTPROXY_ADMIN_TOKEN) or straight to the store named by a config file (`--config`); both
-print the same JSON, because both run the same operations (proxy.access.service).
+Each command runs over HTTP against a running proxy or straight on the store of a config
+(see proxy.cli.target); both print the same JSON, because both run the same operations
+(proxy.access.service).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
@@ -25,100 +21,34 @@ from proxy.access import service as access_service
 from proxy.accounting.export import FORMATS, ExportQuery, export_chunks
 from proxy.accounting.spend import SpendQueryError
 from proxy.admin.models import CustomerPut, KeyCreate, KeyRotate
-from proxy.config import Config, load_config
-from proxy.errors import ConfigError, ProxyError
+from proxy.cli.target import Direct, Remote, Target, add_target_options, resolve
+from proxy.config import Config
 from proxy.store.base import Store
-from proxy.store.factory import make_store
 
 __all__ = ["add_admin_commands"]
 
-Direct = Callable[[Store], Awaitable[dict | None]]
+Operation = Callable[[Store, Config], Awaitable[Any]]
 M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One admin operation: as an HTTP request, and as a direct store operation."""
+    """One admin operation: as an HTTP request, and as the same operation on a store."""
 
     method: str
     path: str
     body: BaseModel | None
-    direct: Direct
+    direct: Operation
     changes: bool = False
 
 
-class CliError(Exception):
-    pass
-
-
-def _remote(args: argparse.Namespace, call: Call) -> dict | None:
-    token = args.admin_token or os.environ.get("COSTPROXY_ADMIN_TOKEN")
-    if not token:
-        raise CliError("give --admin-token or set COSTPROXY_ADMIN_TOKEN")
-    data = None if call.body is None else call.body.model_dump_json(exclude_unset=True).encode()
-    request = urllib.request.Request(
-        args.url.rstrip("/") + call.path,
-        data=data,
-        method=call.method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            body = resp.read()
-    except urllib.error.HTTPError as exc:
-        raise CliError(_error_message(exc.code, exc.read())) from None
-    except urllib.error.URLError as exc:
-        raise CliError(f"cannot reach {args.url}: {exc.reason}") from None
-    return orjson.loads(body) if body else None
-
-
-def _error_message(status: int, body: bytes) -> str:
-    try:
-        return f"{status}: {orjson.loads(body)['error']['message']}"
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return f"HTTP {status}"
-
-
-def _load(path: str) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise CliError(str(exc)) from None
-
-
-async def _with_store(config: Config, fn: Callable[[Store], Awaitable[Any]]) -> Any:
-
-
-    store = make_store(config.store)
-    await store.open()
-    try:
-        return await fn(store)
-    finally:
-        await store.close()
-
-
-def _direct(args: argparse.Namespace, call: Call) -> dict | None:
-    async def run(store: Store) -> dict | None:
-        result = await call.direct(store)
-        if call.changes:
-            await store.publish_change()  # running proxies drop their caches
-        return result
-
-    try:
-        return asyncio.run(_with_store(_load(args.config), run))
-    except ProxyError as exc:
-        raise CliError(exc.message) from None
-
-
-def _run(args: argparse.Namespace, call: Call) -> int:
-    try:
-        result = _remote(args, call) if args.url else _direct(args, call)
-    except CliError as exc:
-        print(f"costproxy: {exc}", file=sys.stderr)
-        return 1
-    if result is not None:
-        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    return 0
+def _perform(args: argparse.Namespace, call: Call) -> Any:
+    target = resolve(args)
+    if isinstance(target, Direct):
+        config = target.config
+        return target.run(lambda store: call.direct(store, config), changes=call.changes)
+    body = None if call.body is None else call.body.model_dump(mode="json", exclude_unset=True)
+    return target.call(call.method, call.path, body)
 
 
 def _model(cls: type[M], **values: Any) -> M:
@@ -146,7 +76,11 @@ def _keys_call(args: argparse.Namespace) -> Call:
                 expires_at=args.expires_at,
             )
             return Call(
-                "POST", "/admin/v1/keys", body, lambda s: access_service.create_key(s, body), True
+                "POST",
+                "/admin/v1/keys",
+                body,
+                lambda s, _: access_service.create_key(s, body),
+                True,
             )
         case "list":
             query = f"?customer={_quote(args.customer)}" if args.customer else ""
@@ -154,14 +88,14 @@ def _keys_call(args: argparse.Namespace) -> Call:
                 "GET",
                 f"/admin/v1/keys{query}",
                 None,
-                lambda s: access_service.list_keys(s, args.customer),
+                lambda s, c: access_service.list_keys(s, args.customer, c),
             )
         case "revoke":
             return Call(
                 "DELETE",
                 f"/admin/v1/keys/{_quote(args.key_id)}",
                 None,
-                lambda s: access_service.revoke_key(s, args.key_id),
+                lambda s, _: access_service.revoke_key(s, args.key_id),
                 True,
             )
         case _:
@@ -170,7 +104,7 @@ def _keys_call(args: argparse.Namespace) -> Call:
                 "POST",
                 f"/admin/v1/keys/{_quote(args.key_id)}/rotate",
                 rotate,
-                lambda s: access_service.rotate_key(s, args.key_id, rotate),
+                lambda s, _: access_service.rotate_key(s, args.key_id, rotate),
                 True,
             )
 
@@ -178,7 +112,9 @@ def _keys_call(args: argparse.Namespace) -> Call:
 def _customers_call(args: argparse.Namespace) -> Call:
     match args.customers_command:
         case "list":
-            return Call("GET", "/admin/v1/customers", None, access_service.list_customers)
+            return Call(
+                "GET", "/admin/v1/customers", None, lambda s, c: access_service.list_customers(s, c)
+            )
         case "put":
             metadata = dict(item.partition("=")[::2] for item in args.metadata or [])
             body = _model(
@@ -188,7 +124,7 @@ def _customers_call(args: argparse.Namespace) -> Call:
                 "PUT",
                 f"/admin/v1/customers/{_quote(args.id)}",
                 body,
-                lambda s: access_service.put_customer(s, args.id, body),
+                lambda s, _: access_service.put_customer(s, args.id, body),
                 True,
             )
         case "get":
@@ -196,89 +132,76 @@ def _customers_call(args: argparse.Namespace) -> Call:
                 "GET",
                 f"/admin/v1/customers/{_quote(args.id)}",
                 None,
-                lambda s: access_service.get_customer(s, args.id),
+                lambda s, c: access_service.get_customer(s, args.id, c),
             )
         case _:
             return Call(
                 "DELETE",
                 f"/admin/v1/customers/{_quote(args.id)}",
                 None,
-                lambda s: access_service.delete_customer(s, args.id),
+                lambda s, _: access_service.delete_customer(s, args.id),
                 True,
             )
 
 
+def _run(args: argparse.Namespace, call: Call, confirmation: str | None = None) -> int:
+    """Perform `call`; print its JSON answer, or `confirmation` for a call without one."""
+    result = _perform(args, call)
+    if confirmation is None:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(confirmation)
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
-    return _run(args, _keys_call(args))
+    confirmation = None
+    if args.keys_command == "revoke":
+        confirmation = f"revoked {args.key_id}: every proxy on its store refuses it within 1 s"
+    return _run(args, _keys_call(args), confirmation)
 
 
 def cmd_customers(args: argparse.Namespace) -> int:
-    return _run(args, _customers_call(args))
+    confirmation = None
+    if args.customers_command == "delete":
+        confirmation = (
+            f"deleted customer {args.id} and revoked its issued keys (its usage records stay)"
+        )
+    return _run(args, _customers_call(args), confirmation)
 
 
-def _export_remote(args: argparse.Namespace, params: dict[str, str], out: BinaryIO) -> None:
-    token = args.admin_token or os.environ.get("COSTPROXY_ADMIN_TOKEN")
-    if not token:
-        raise CliError("give --admin-token or set COSTPROXY_ADMIN_TOKEN")
-    url = args.url.rstrip("/") + "/admin/v1/usage?" + urllib.parse.urlencode(params)
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=300) as resp:
-            while chunk := resp.read(64 * 1024):
-                out.write(chunk)
-    except urllib.error.HTTPError as exc:
-        raise CliError(_error_message(exc.code, exc.read())) from None
-    except urllib.error.URLError as exc:
-        raise CliError(f"cannot reach {args.url}: {exc.reason}") from None
+def _export_to(target: Target, params: dict[str, str], out: BinaryIO) -> None:
+    query = ExportQuery.parse(params)
+    if isinstance(target, Remote):
+        target.download("/admin/v1/usage?" + urllib.parse.urlencode(params), out)
+        return
 
-
-def _export_direct(args: argparse.Namespace, query: ExportQuery, out: BinaryIO) -> None:
-    async def run(store: Store) -> None:
+    async def write(store: Store) -> None:
         records = store.iter_usage(
             customer=query.customer, from_ms=query.from_ms, to_ms=query.to_ms
         )
         async for chunk in export_chunks(records, query.format):
             out.write(chunk)
 
-    asyncio.run(_with_store(_load(args.config), run))
+    target.run(write)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    params = {
-        k: v
-        for k, v in {
-            "customer": args.customer,
-            "from": args.from_day,
-            "to": args.to_day,
-            "format": args.format,
-        }.items()
-        if v
-    }
+    values = {"customer": args.customer, "from": args.from_day, "to": args.to_day,
+              "format": args.format}  # fmt: skip
+    params = {k: v for k, v in values.items() if v}
     try:
-        query = ExportQuery.parse(params)
+        ExportQuery.parse(params)  # a bad date is refused before anything is opened
     except SpendQueryError as exc:
         print(f"costproxy export: {exc}", file=sys.stderr)
         return 2
-    out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
-    try:
-        if args.url:
-            _export_remote(args, params, out)
-        else:
-            _export_direct(args, query, out)
-    except CliError as exc:
-        print(f"costproxy: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if out is not sys.stdout.buffer:
-            out.close()
+    target = resolve(args)
+    if args.output == "-":
+        _export_to(target, params, sys.stdout.buffer)
+    else:
+        with open(args.output, "wb") as out:
+            _export_to(target, params, out)
     return 0
-
-
-def _target(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--url", help="a running proxy's admin URL, e.g. http://127.0.0.1:8080")
-    where.add_argument("--config", "-c", default="config/costproxy.yaml", help="use its store")
-    parser.add_argument("--admin-token", help="default: $COSTPROXY_ADMIN_TOKEN")
 
 
 def add_admin_commands(sub: argparse._SubParsersAction) -> None:
@@ -292,15 +215,15 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--rpm", type=int)
     create.add_argument("--tpm", type=int)
     create.add_argument("--expires-at", help="ISO 8601 time")
-    listing = key_sub.add_parser("list", help="list keys (never their secrets)")
+    listing = key_sub.add_parser("list", help="list keys, the config's and issued ones")
     listing.add_argument("--customer")
-    revoke = key_sub.add_parser("revoke", help="revoke a key on every instance")
+    revoke = key_sub.add_parser("revoke", help="revoke an issued key on every instance")
     revoke.add_argument("key_id")
     rotate = key_sub.add_parser("rotate", help="new secret; the old one works for --grace-s")
     rotate.add_argument("key_id")
     rotate.add_argument("--grace-s", type=int, default=3600)
     for parser in (create, listing, revoke, rotate):
-        _target(parser)
+        add_target_options(parser)
     keys.set_defaults(func=cmd_keys)
 
     customers = sub.add_parser("customers", help="create, show, list and delete customers")
@@ -317,7 +240,7 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     delete = cust_sub.add_parser("delete", help="delete a customer and revoke its keys")
     delete.add_argument("id")
     for parser in (put, get, cust_list, delete):
-        _target(parser)
+        add_target_options(parser)
     customers.set_defaults(func=cmd_customers)
 
     export = sub.add_parser("export", help="usage records for invoicing, as JSON Lines or CSV")
@@ -326,5 +249,5 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--to", dest="to_day", help="UTC date, inclusive")
     export.add_argument("--format", choices=list(FORMATS), default="jsonl")
     export.add_argument("--output", "-o", default="-", help="file (default: stdout)")
-    _target(export)
+    add_target_options(export)
     export.set_defaults(func=cmd_export)

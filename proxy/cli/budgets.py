@@ -1,15 +1,19 @@
-"""`costproxy budgets list|set|delete`: budgets changed in the store, no restart needed."""
+"""`costproxy budgets list|set|delete`: budgets changed at run time, no restart needed.
+
+Over HTTP through the admin API, or straight on the store of a config; either way through
+proxy.budgets.service, and printed as the same table.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+import urllib.parse
 
 from proxy.budgets.service import (
     BudgetInputError,
     delete_scope,
-    list_view,
+    list_with_states,
     load_book,
     merge_rules,
     normalize_scope,
@@ -18,13 +22,16 @@ from proxy.budgets.service import (
     rules_of,
     scope_view,
 )
+from proxy.cli.tables import aligned
+from proxy.cli.target import Direct, Remote, add_target_options, resolve
 from proxy.config import Config
-from proxy.store.factory import make_store
+from proxy.store.base import Store
 
-__all__ = ["run_budgets"]
+__all__ = ["add_budget_commands"]
 
 _COLUMNS = ("scope", "source", "period", "limit_usd", "hard", "alert_at", "spent_usd",
-            "reserved_usd", "resets_at")  # fmt: skip
+            "reserved_usd", "remaining_usd", "resets_at")  # fmt: skip
+_PERIODS = ("daily", "weekly", "monthly", "total")
 
 
 def _changes(args: argparse.Namespace) -> list[dict]:
@@ -35,7 +42,7 @@ def _changes(args: argparse.Namespace) -> list[dict]:
         except ValueError:
             raise BudgetInputError("--alert-at takes percentages like 50,80,100") from None
     changes = []
-    for period in ("daily", "weekly", "monthly", "total"):
+    for period in _PERIODS:
         limit = getattr(args, period)
         if limit is not None:
             budget: dict = {"period": period, "limit_usd": limit, "hard": not args.soft}
@@ -47,49 +54,100 @@ def _changes(args: argparse.Namespace) -> list[dict]:
     return changes
 
 
-def _table(rows: list[dict]) -> str:
-    cells = [[str(row.get(c, "")) for c in _COLUMNS] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(_COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
-async def _run(args: argparse.Namespace, config: Config) -> str:
-    store = make_store(config.store)
-    await store.open()
-    try:
-        book = await load_book(store, config)
-        if args.budgets_command == "set":
-            scope = normalize_scope(args.scope)
-            rules = merge_rules(rules_of(book, scope), parse_rules(_changes(args)))
-            await put_scope(store, scope, rules)
-            book = await load_book(store, config)
-            return _table(_rows([await scope_view(store, book, scope)]))
-        if args.budgets_command == "delete":
-            scope = normalize_scope(args.scope)
-            deleted = await delete_scope(store, scope)
-            return f"{scope}: run-time budgets {'deleted' if deleted else 'not found'}"
-        views = [
-            await scope_view(store, book, item["scope"]) for item in list_view(book)["budgets"]
-        ]
-        return _table(_rows(views)) if views else "no budgets"
-    finally:
-        await store.close()
-
-
-def _rows(views: list[dict]) -> list[dict]:
-    return [
-        {"scope": v["scope"], "source": v["source"], **budget}
+def _table(views: list[dict]) -> str:
+    rows = [
+        [_cell({"scope": v["scope"], "source": v["source"], **budget}.get(c)) for c in _COLUMNS]
         for v in views
         for budget in v["budgets"]
     ]
+    return aligned(_COLUMNS, rows) if rows else "no budgets"
 
 
-def run_budgets(args: argparse.Namespace, config: Config) -> int:
+def _path(scope: str) -> str:
+    return "/admin/v1/budgets/" + urllib.parse.quote(scope, safe="/")
+
+
+def _remote(target: Remote, args: argparse.Namespace) -> list[dict]:
+    if args.budgets_command == "list":
+        return target.call("GET", "/admin/v1/budgets")["budgets"]
+    scope = normalize_scope(args.scope)
+    if args.budgets_command == "delete":
+        return [target.call("DELETE", _path(scope))]
+    current = parse_rules(
+        [
+            {k: b[k] for k in ("period", "limit_usd", "hard", "alert_at")}
+            for b in target.call("GET", _path(scope))["budgets"]
+        ]
+    )
+    rules = merge_rules(current, parse_rules(_changes(args)))
+    body = {"budgets": [rule.to_json() for rule in rules]}
+    return [target.call("PUT", _path(scope), body)]
+
+
+async def _direct(store: Store, config: Config, args: argparse.Namespace) -> list[dict]:
+    book = await load_book(store, config)
+    if args.budgets_command == "list":
+        return (await list_with_states(store, book))["budgets"]
+    scope = normalize_scope(args.scope)
+    if args.budgets_command == "delete":
+        deleted = await delete_scope(store, scope)
+        book = await load_book(store, config)
+        return [{"deleted": deleted, **await scope_view(store, book, scope)}]
+    rules = merge_rules(rules_of(book, scope), parse_rules(_changes(args)))
+    await put_scope(store, book, scope, rules, history_days=config.store.retention_days)
+    return [await scope_view(store, await load_book(store, config), scope)]
+
+
+def cmd_budgets(args: argparse.Namespace) -> int:
     try:
-        print(asyncio.run(_run(args, config)))
+        if args.budgets_command == "set":
+            _changes(args)  # a typo is reported before anything is opened
+        target = resolve(args)
+        if isinstance(target, Direct):
+            config = target.config
+            views = target.run(lambda store: _direct(store, config, args))
+        else:
+            views = _remote(target, args)
     except BudgetInputError as exc:
         print(f"costproxy budgets: {exc}", file=sys.stderr)
         return 2
+    if args.budgets_command == "delete":
+        (view,) = views
+        state = "deleted" if view.pop("deleted") else "not found (nothing deleted)"
+        print(f"{view['scope']}: run-time budgets {state}")
+        if view["budgets"]:
+            print(f"the config's budgets apply again:\n{_table(views)}")
+        return 0
+    print(_table(views))
     return 0
+
+
+def add_budget_commands(sub: argparse._SubParsersAction) -> None:
+    budgets = sub.add_parser("budgets", help="list, set or delete budgets at run time")
+    budget_sub = budgets.add_subparsers(dest="budgets_command", required=True)
+    listing = budget_sub.add_parser(
+        "list", help="every budget, where it comes from and where it stands"
+    )
+    budget_set = budget_sub.add_parser(
+        "set", help="set periods of a scope's budgets (its other periods are kept)"
+    )
+    budget_set.add_argument("scope", help="a customer, or customer/acme, key/NAME, tag/k=v, ...")
+    for period in _PERIODS:
+        budget_set.add_argument(f"--{period}", metavar="USD", help=f"the {period} limit")
+    budget_set.add_argument("--alert-at", help="thresholds in percent, e.g. 50,80,100")
+    budget_set.add_argument("--soft", action="store_true", help="alert only, never reject")
+    budget_delete = budget_sub.add_parser(
+        "delete", help="drop a scope's run-time budgets (the config's apply again)"
+    )
+    budget_delete.add_argument("scope")
+    for parser in (listing, budget_set, budget_delete):
+        add_target_options(parser)
+    budgets.set_defaults(func=cmd_budgets)

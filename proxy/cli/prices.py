@@ -11,7 +11,6 @@ costproxy, and (with `--config`) the config's `prices:` against the catalogue.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -33,40 +32,23 @@ from proxy.accounting.reports import query_spend
 from proxy.accounting.spend import SpendQuery, SpendQueryError
 from proxy.admin.prices import model_price, prices_report
 from proxy.cli.price_tables import aligned, print_change, print_list, print_show
+from proxy.cli.target import (
+    CONFIG_ENV,
+    CliError,
+    Direct,
+    Remote,
+    Target,
+    add_target_options,
+    resolve,
+)
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError, ProxyError
 from proxy.state import Snapshot, build_snapshot
-from proxy.store.factory import make_store
 
-__all__ = ["add_price_commands", "unpriced_target_problems"]
+__all__ = ["add_price_commands"]
 
 PREVIOUS_CATALOGUE = "data/catalogue-previous.json.gz"
 _PLACEHOLDER = "costproxy-prices-cli-placeholder"
-
-
-class CliError(Exception):
-    pass
-
-
-def unpriced_target_problems(snapshot: Snapshot) -> list[str]:
-    """One line per route target without a price (for check-config), saying why."""
-    problems: list[str] = []
-    seen: set[tuple[str, str]] = set()
-    for route in snapshot.routes.values():
-        for target in route.targets:
-            if target.price is not None or target.key in seen:
-                continue
-            seen.add(target.key)
-            provider = target.provider
-            answer = snapshot.prices.resolve(
-                provider.price_namespace, target.model, provider.config.base_url, provider.kind
-            )
-            why = getattr(answer, "reason", "no price")
-            problems.append(
-                f"models.{route.name}: target {provider.name}/{target.model} has no price "
-                f"({why}); its requests would be recorded with an unknown cost"
-            )
-    return problems
 
 
 # --- where the figures come from -----------------------------------------------------------
@@ -109,67 +91,49 @@ def _snapshot(path: str) -> Snapshot:
         raise CliError(str(exc)) from None
 
 
-def _get(args: argparse.Namespace, path: str) -> Any:
-    token = args.admin_token or os.environ.get("COSTPROXY_ADMIN_TOKEN")
-    if not token:
-        raise CliError("give --admin-token or set COSTPROXY_ADMIN_TOKEN")
-    request = urllib.request.Request(
-        args.url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return orjson.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = orjson.loads(exc.read())["error"]["message"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            message = f"HTTP {exc.code}"
-        raise CliError(f"{exc.code}: {message}") from None
-    except urllib.error.URLError as exc:
-        raise CliError(f"cannot reach {args.url}: {exc.reason}") from None
+def _target(args: argparse.Namespace) -> Target:
+    path = None if args.url else (args.config or os.environ.get(CONFIG_ENV))
+    if path:  # prices only: the config's secrets need not be set (see _SecretsNotNeeded)
+        return Direct(_config(path), path)
+    return resolve(args)
+
+
+def _snapshot_of(target: Direct) -> Snapshot:
+    # Its prices only: the config's secrets need not be set (see _SecretsNotNeeded).
+    return _snapshot(target.path)
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _report(args: argparse.Namespace) -> dict:
-    if args.url:
-        return _get(args, "/admin/v1/prices")
-    snapshot = _snapshot(args.config)
+def _report(target: Target) -> dict:
+    if isinstance(target, Remote):
+        return target.call("GET", "/admin/v1/prices")
+    snapshot = _snapshot_of(target)
     return prices_report(snapshot.routes, snapshot.providers, snapshot.prices, _now_ms())
 
 
-def _one(args: argparse.Namespace) -> dict:
-    if args.url:
+def _one(args: argparse.Namespace, target: Target) -> dict:
+    if isinstance(target, Remote):
         quoted = urllib.parse.quote(args.provider, safe="")
-        return _get(args, f"/admin/v1/prices/{quoted}/{urllib.parse.quote(args.model)}")
+        return target.call("GET", f"/admin/v1/prices/{quoted}/{urllib.parse.quote(args.model)}")
     try:
-        return model_price(_snapshot(args.config), args.provider, args.model, _now_ms())
+        return model_price(_snapshot_of(target), args.provider, args.model, _now_ms())
     except ProxyError as exc:
         raise CliError(exc.message) from None
 
 
-def _traffic(args: argparse.Namespace) -> dict:
+def _traffic(args: argparse.Namespace, target: Target) -> dict:
     params = {k: v for k, v in {"from": args.from_day, "to": args.to_day}.items() if v}
     params["group_by"] = "provider,model"
-    if args.url:
-        return _get(args, "/admin/v1/spend?" + urllib.parse.urlencode(params))
+    if isinstance(target, Remote):
+        return target.call("GET", "/admin/v1/spend?" + urllib.parse.urlencode(params))
     try:
         query = SpendQuery.parse(params)
     except SpendQueryError as exc:
         raise CliError(str(exc)) from None
-    config = _config(args.config)
-
-    async def run() -> dict:
-        store = make_store(config.store)
-        await store.open()
-        try:
-            return await query_spend(store, query)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return target.run(lambda store: query_spend(store, query))
 
 
 def _emit(args: argparse.Namespace, data: Any, printer) -> None:
@@ -183,15 +147,16 @@ def _emit(args: argparse.Namespace, data: Any, printer) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    _emit(args, _report(args), print_list)
+    _emit(args, _report(_target(args)), print_list)
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    _emit(args, _one(args), print_show)
+    _emit(args, _one(args, _target(args)), print_show)
 
 
 def cmd_unpriced(args: argparse.Namespace) -> None:
-    report, traffic = _report(args), _traffic(args)
+    target = _target(args)
+    report, traffic = _report(target), _traffic(args, target)
     targets = [e for e in report["targets"] if not e["priced"]]
     seen = [g for g in traffic.get("groups", []) if g["unpriced_requests"]]
     data = {
@@ -319,12 +284,7 @@ def _run(func):
 
 
 def _where(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--url", help="a running proxy's admin URL, e.g. http://127.0.0.1:8080")
-    where.add_argument(
-        "--config", "-c", default="config/costproxy.yaml", help="resolve this config's prices"
-    )
-    parser.add_argument("--admin-token", help="default: $COSTPROXY_ADMIN_TOKEN")
+    add_target_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 

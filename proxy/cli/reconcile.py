@@ -19,7 +19,8 @@ import aiohttp
 import orjson
 
 from proxy.accounting.price_book import PriceBook
-from proxy.config import Config, load_config
+from proxy.cli.target import CliError, direct
+from proxy.config import Config
 from proxy.errors import ConfigError
 from proxy.reconcile.fetch import ReportFetchError
 from proxy.reconcile.figures import Tolerance
@@ -126,9 +127,9 @@ async def _reconcile(args: argparse.Namespace, config: Config) -> dict[str, Any]
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        config = direct(args).config
         result = asyncio.run(_reconcile(args, config))
-    except (_UsageError, ConfigError, ReconcileSetupError, ReportFormatError) as exc:
+    except (_UsageError, CliError, ConfigError, ReconcileSetupError, ReportFormatError) as exc:
         print(f"costproxy reconcile: {exc}", file=sys.stderr)
         return 2
     except ReportFetchError as exc:
@@ -149,7 +150,11 @@ def add_reconcile_command(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", "-c", default="config/costproxy.yaml")
+    parser.add_argument(
+        "--config",
+        "-c",
+        help="the config (env: COSTPROXY_CONFIG; default: the quickstart's in ./data)",
+    )
     parser.add_argument("--provider", required=True, help="a provider's name in the config")
     parser.add_argument("--from", dest="from_day", required=True, help="first UTC day")
     parser.add_argument("--to", dest="to_day", required=True, help="last UTC day (inclusive)")

@@ -8,6 +8,7 @@ from dataclasses import MISSING, fields
 
 from aiohttp import web
 
+from proxy.listeners import bind
 from proxy.mock_upstream.options import MockOptions
 from proxy.mock_upstream.server import create_app
 
@@ -51,5 +52,6 @@ def run(args: argparse.Namespace) -> None:
         # line knows the server accepts connections; its own banner is replaced.
         print(f"fake upstream listening on {url}", flush=True)
 
+    sock = bind(args.host, args.port)  # a busy port: AddressInUseError, one line from the CLI
     loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
-    web.run_app(app, host=args.host, port=args.port, print=announce, access_log=None, loop=loop)
+    web.run_app(app, sock=sock, print=announce, access_log=None, loop=loop)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from proxy.access.auth import bearer_matches
 from proxy.errors import AuthenticationError
+from proxy.listeners import bind
 from proxy.middleware import error_middleware
 from proxy.observability.metrics import CONTENT_TYPE
 from proxy.state import STATE
@@ -36,7 +37,10 @@ async def _metrics_listener(app: web.Application) -> AsyncIterator[None]:
     runner = web.AppRunner(metrics_app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, state.config.server.host, state.config.metrics.port).start()
+        port = state.config.metrics.port
+        if port is None:  # only registered when set (add_metrics_endpoint)
+            raise RuntimeError("metrics.port is not set")
+        await web.SockSite(runner, bind(state.config.server.host, port)).start()
         yield
     finally:
         await runner.cleanup()

@@ -9,7 +9,14 @@ from typing import Protocol
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import Limiter
 from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
-from proxy.budgets.rules import BudgetRule, CounterState, Period, ReserveAnswer, SettleAnswer
+from proxy.budgets.rules import (
+    BudgetRule,
+    CounterState,
+    Period,
+    ReserveAnswer,
+    Seed,
+    SettleAnswer,
+)
 
 __all__ = ["Store"]
 
@@ -78,6 +85,10 @@ class Store(Protocol):
     ) -> SettleAnswer | None:
         """Atomically release the hold and add the actual cost to every counter.
         None when this request was settled before (a replay changes nothing)."""
+
+    async def seed_budget_spent(self, seeds: Sequence[Seed], now_ms: int | None = None) -> int:
+        """Atomically, for each seed whose period is still current: bring the counter into
+        it and set spent = max(spent, floor). Returns how many counters were raised."""
 
     async def budget_states(
         self, counters: Sequence[tuple[str, Period]], now_ms: int | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib.resources import files
+from typing import Any
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
@@ -27,17 +28,19 @@ from proxy.budgets.rules import (
     CounterState,
     Period,
     ReserveAnswer,
+    Seed,
     SettleAnswer,
     period_id,
 )
 from proxy.store.redis_client import RedisClient
-from proxy.store.redis_layout import escape
+from proxy.store.redis_layout import KeyLayout, escape
 
 __all__ = ["RedisBudgets", "budget_key"]
 
 _LIB = "budget_lib_v1.lua"
 _RESERVE = "reserve_v1.lua"
 _SETTLE = "settle_v1.lua"
+_SEED = "seed_v1.lua"
 _RECLAIM_PER_CALL = 32
 
 
@@ -57,18 +60,21 @@ class RedisBudgets:
     """Mixed into RedisStore: uses its client (`_client`) and key prefix."""
 
     _client: RedisClient | None
+    layout: KeyLayout
     _reserve_script: AsyncScript | None = None
     _settle_script: AsyncScript | None = None
+    _seed_script: AsyncScript | None = None
 
     @property
     def _b(self) -> str:
-        return f"{self.layout.prefix}{{b}}:"  # type: ignore[attr-defined]
+        return f"{self.layout.prefix}{{b}}:"
 
     async def _open_budgets(self, client: RedisClient) -> None:
         lib = _lua(_LIB)
         self._reserve_script = client.register_script(lib + _lua(_RESERVE))
         self._settle_script = client.register_script(lib + _lua(_SETTLE))
-        for script in (self._reserve_script, self._settle_script):
+        self._seed_script = client.register_script(lib + _lua(_SEED))
+        for script in (self._reserve_script, self._settle_script, self._seed_script):
             await client.script_load(script.script)
 
     def _budget_client(self) -> RedisClient:
@@ -76,7 +82,9 @@ class RedisBudgets:
             raise RuntimeError("RedisStore is not open")
         return self._client
 
-    async def _run_script(self, script: AsyncScript | None, keys: list[str], args: list) -> list:
+    async def _run_script(
+        self, script: AsyncScript | None, keys: list[str], args: list[object]
+    ) -> Any:
         client = self._budget_client()
         assert script is not None
         try:
@@ -98,7 +106,7 @@ class RedisBudgets:
         ttl_ms: int,
         now_ms: int | None = None,
     ) -> ReserveAnswer:
-        prefix = self.layout.prefix  # type: ignore[attr-defined]
+        prefix = self.layout.prefix
         keys = self._fixed_keys() + [budget_key(prefix, s, r.period) for s, r in counters]
         args: list = [request_id, amount_nusd, ttl_ms, _ms(now_ms), _RECLAIM_PER_CALL]
         for _, rule in counters:
@@ -117,7 +125,7 @@ class RedisBudgets:
         counters: Sequence[tuple[str, Period]],
         now_ms: int | None = None,
     ) -> SettleAnswer | None:
-        prefix = self.layout.prefix  # type: ignore[attr-defined]
+        prefix = self.layout.prefix
         keys = self._fixed_keys() + [budget_key(prefix, s, p) for s, p in counters]
         args = [request_id, cost_nusd, _ms(now_ms), *(p for _, p in counters)]
         applied, now, *flat = await self._run_script(self._settle_script, keys, args)
@@ -129,11 +137,19 @@ class RedisBudgets:
         )
         return SettleAnswer(states, int(now))
 
+    async def seed_budget_spent(self, seeds: Sequence[Seed], now_ms: int | None = None) -> int:
+        prefix = self.layout.prefix
+        keys = self._fixed_keys() + [budget_key(prefix, s.scope, s.period) for s in seeds]
+        args: list[object] = [_ms(now_ms)]
+        for seed in seeds:
+            args += [seed.period, seed.pid, seed.floor_nusd]
+        return int(await self._run_script(self._seed_script, keys, args))
+
     async def budget_states(
         self, counters: Sequence[tuple[str, Period]], now_ms: int | None = None
     ) -> list[CounterState]:
         client = self._budget_client()
-        prefix = self.layout.prefix  # type: ignore[attr-defined]
+        prefix = self.layout.prefix
         async with client.pipeline(transaction=False) as pipe:
             if now_ms is None:
                 pipe.time()

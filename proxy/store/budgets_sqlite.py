@@ -16,6 +16,7 @@ from proxy.budgets.rules import (
     CounterState,
     Period,
     ReserveAnswer,
+    Seed,
     SettleAnswer,
     first_violation,
     period_id,
@@ -143,6 +144,9 @@ class SQLiteBudgets:
     ) -> SettleAnswer | None:
         return await self._run(self._transaction, _settle, request_id, cost_nusd, counters, now_ms)
 
+    async def seed_budget_spent(self, seeds: Sequence[Seed], now_ms: int | None = None) -> int:
+        return await self._run(self._transaction, _seed, seeds, now_ms)
+
     async def budget_states(
         self, counters: Sequence[tuple[str, Period]], now_ms: int | None = None
     ) -> list[CounterState]:
@@ -268,6 +272,23 @@ def _settle(
         ).fetchone()
         states.append(CounterState(pid, spent, held, burn))
     return SettleAnswer(tuple(states), now)
+
+
+def _seed(conn: sqlite3.Connection, seeds: Sequence[Seed], now_ms: int | None) -> int:
+    """As seed_v1.lua: spent = max(spent, floor) for counters still in the seed's period."""
+    now = _clock(now_ms)
+    raised = 0
+    for seed in seeds:
+        if period_id(seed.period, now) != seed.pid:
+            continue
+        spent, _ = _current(conn, seed.scope, seed.period, seed.pid)
+        if seed.floor_nusd > spent:
+            conn.execute(
+                "UPDATE budget_counters SET spent = ? WHERE scope = ? AND period = ?",
+                (seed.floor_nusd, seed.scope, seed.period),
+            )
+            raised += 1
+    return raised
 
 
 def _claim(conn: sqlite3.Connection, scope: str, period: str, pid: str, alert: str) -> bool:

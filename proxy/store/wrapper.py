@@ -16,7 +16,14 @@ from typing import Literal, TypeVar
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import Limiter
 from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
-from proxy.budgets.rules import BudgetRule, CounterState, Period, ReserveAnswer, SettleAnswer
+from proxy.budgets.rules import (
+    BudgetRule,
+    CounterState,
+    Period,
+    ReserveAnswer,
+    Seed,
+    SettleAnswer,
+)
 from proxy.store.base import Store
 
 __all__ = ["CallKind", "StoreWrapper"]
@@ -116,6 +123,11 @@ class StoreWrapper:
             "settle_budget",
             lambda: self.inner.settle_budget(request_id, cost_nusd, counters, now_ms),
             "traffic",
+        )
+
+    async def seed_budget_spent(self, seeds: Sequence[Seed], now_ms: int | None = None) -> int:
+        return await self._around(
+            "seed_budget_spent", lambda: self.inner.seed_budget_spent(seeds, now_ms), "admin"
         )
 
     async def budget_states(

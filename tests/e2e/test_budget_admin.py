@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -149,9 +150,56 @@ async def test_a_cheaper_answer_releases_the_difference(stack: Stack, http: aioh
 
     (budget,) = (await settled_view(stack, http, f"customer/{name}"))["budgets"]
     cost = expected_nusd("gpt-4o-mini", 7, 0, 3)
+    assert before == "1.000000000"  # nothing settled yet when it was admitted
     assert budget["spent_usd"].rstrip("0") == usd(cost).rstrip("0")
     assert budget["remaining_usd"].rstrip("0") == usd(10**9 - cost).rstrip("0")
-    assert budget["remaining_usd"] > before  # the hold was larger than the cost
+    assert budget["reserved_usd"] == "0.00"  # the hold was larger than the cost: released
+
+
+async def test_the_remaining_header_never_rises_between_settled_requests(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """Identical requests until the budget refuses: near the end the proxy recounts the
+    prompt with the tokenizer, its reservation shrinks ~3x, and the figure must not jump
+    back up (it did when the header counted the request's own reservation)."""
+    name = customer()
+    body = {**BODY, "messages": [{"role": "user", "content": "x " * 40}], "max_tokens": 10}
+    usage = {"x-mock-usage": "20,0,10,0"}  # 20 × 150 + 10 × 600 = 9,000 nano-dollars
+    await put(stack, http, name, {"budgets": [{"period": "daily", "limit_usd": "0.0001"}]})
+    seen: list[str] = []
+    for _ in range(15):
+        async with http.post(stack.url + CHAT, json=body, headers=as_customer(name, **usage)) as r:
+            if r.status == 429:
+                break
+            assert r.status == 200
+            seen.append(r.headers["x-costproxy-budget-remaining-usd"])
+        await settled_view(stack, http, f"customer/{name}")
+    figures = [Decimal(x) for x in seen]
+    assert figures == sorted(figures, reverse=True), seen
+    cost = expected_nusd("gpt-4o-mini", 20, 0, 10)
+    assert seen == [usd(100_000 - i * cost) for i in range(len(seen))]
+    # The byte bound (~130 bytes) is refused before the recount (~47 tokens) is: the
+    # last requests got in only because the proxy counted.
+    assert (100_000 - (len(seen) - 1) * cost) < 130 * 150 + 10 * 600
+
+
+async def test_a_budget_set_mid_period_counts_the_spend_so_far(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    name = customer()
+    usage = {"x-mock-usage": "1000,0,0,0"}  # 1,000 × 150 = $0.00015 each
+    for _ in range(2):
+        async with http.post(stack.url + CHAT, json=BODY, headers=as_customer(name, **usage)) as r:
+            assert r.status == 200
+    status, answer = await put(
+        stack, http, name, {"budgets": [{"period": "weekly", "limit_usd": "0.00031"}]}
+    )
+    assert status == 200
+    assert answer["budgets"][0]["spent_usd"] == "0.0003"
+    async with http.post(stack.url + CHAT, json=BODY, headers=as_customer(name)) as r:
+        # $0.0003 spent: the worst case of the prompt and 20 output tokens does not fit.
+        assert r.status == 429
+        assert "spent $0.0003" in (await r.json())["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -129,3 +129,45 @@ async def test_a_dead_receiver_is_logged_and_never_fails_the_request(
     finally:
         proxy.stop()
     assert "not delivered after 2 attempts; will retry" in proxy.logs()
+
+
+async def test_a_hard_budget_that_refuses_sends_its_100_percent_alert_once(
+    upstream: ServerProcess, tmp_path: Path
+) -> None:
+    """Sequential requests: each reserves its worst case, so spend stops short of the limit
+    and the budget refuses. The refusal is what the 100% alert announces, once."""
+    customer = f"refused-{uuid.uuid4().hex[:8]}"
+    body = metered_body(MAX_TOKENS)
+    # Each answer costs 10 × $1 + 30 × $2 per 1M tokens = 70,000 nano-dollars; a request
+    # reserves more (its prompt's bytes as tokens, or counted when the budget is nearly
+    # spent), so after two answers the third does not fit in $0.0002.
+    sent = headers(customer, **{"x-mock-usage": f"10,0,{MAX_TOKENS},0"})
+    store = {"backend": "sqlite", "sqlite_path": str(tmp_path / "costproxy.db")}
+    async with Receiver(fail_first=0) as receiver:
+        config = metered_config(base_config(upstream.url, store))
+        config["customers"] = {customer: {"budgets": [{"period": "daily", "limit_usd": "0.0002"}]}}
+        config["alerts"] = {"webhooks": [{"url": receiver.url, "secret": SECRET}]}
+        proxy = start_proxy(config, tmp_path, ENV)
+        try:
+            statuses = []
+            async with aiohttp.ClientSession() as session:
+                for _ in range(5):
+                    url = proxy.url + "/v1/chat/completions"
+                    async with session.post(url, data=body, headers=sent) as resp:
+                        statuses.append(resp.status)
+            for _ in range(100):
+                if any(d["alert"] == "threshold:100" for d in receiver.accepted):
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # time for a duplicate to show up, if there were one
+        finally:
+            proxy.stop()
+
+    assert statuses == [200, 200, 429, 429, 429]
+    full = [d for d in receiver.accepted if d["alert"] == "threshold:100"]
+    assert len(full) == 1
+    assert (full[0]["trigger"], full[0]["spent_usd"], full[0]["limit_usd"]) == (
+        "refused",
+        "0.00014",
+        "0.0002",
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
@@ -352,17 +354,28 @@ async def test_global_budget_and_budgeting(
     running: Reloadable, http: aiohttp.ClientSession
 ) -> None:
     # Priced output, and a global budget between the reservation of a request stating no
-    # max tokens under the default (4096 tokens: $0.004096) and under a small default.
+    # max tokens under the default (4096 tokens: $0.004096) and under a small default. A
+    # budget added mid-day counts the day's spend so far: its limit is that plus $0.001.
+    today = datetime.now(UTC).date().isoformat()
+    spend = await admin_get(http, running.proxy, f"/admin/v1/spend?from={today}&to={today}")
+    limit = Decimal(spend["total"]["cost_usd"]) + Decimal("0.001")
+
     def priced(c: dict) -> None:
         c["prices"]["a/m"] = {"input": "0", "output": "1"}
-        c["global"] = {"budgets": [{"period": "daily", "limit_usd": "0.001"}]}
+        c["global"] = {"budgets": [{"period": "daily", "limit_usd": str(limit)}]}
 
     await applied(running, http, priced)
+    for _ in range(100):  # the reload seeds the new budget in the background
+        (budget,) = (await admin_get(http, running.proxy, "/admin/v1/budgets/global"))["budgets"]
+        if Decimal(budget["spent_usd"]) == Decimal(spend["total"]["cost_usd"]):
+            break
+        await asyncio.sleep(0.05)
     unstated = {"model": "main", "messages": [{"role": "user", "content": "hello"}]}
     status, answer, _ = await chat(running, http, body=unstated)
     assert status == 429 and answer["error"]["code"] == "budget_exceeded", answer
     await applied(running, http, lambda c: c.update(budgeting={"default_max_output_tokens": 16}))
-    assert (await chat(running, http, body=unstated))[0] == 200
+    status, answer, _ = await chat(running, http, body=unstated)
+    assert status == 200, answer
 
     # An unpriced model under the hard global budget: refused, unless budgeting allows it.
     await applied(running, http, lambda c: c["prices"].pop("a/m"))

@@ -134,7 +134,7 @@ def fleet(upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> 
     fleet = Fleet()
     try:
         fleet.upstreams["a"] = upstream  # the session's fake upstream; not stopped here
-        started = start_upstreams((), (), ("--latency-ms", "0"), ("--latency-ms", "60"))
+        started = start_upstreams((), (), ("--latency-ms", "0"), ("--latency-ms", "200"))
         fleet.upstreams.update(zip(("b", "c", "l1", "l2"), started, strict=True))
         urls = {name: server.url + "/v1" for name, server in fleet.upstreams.items()}
         directory = tmp_path_factory.mktemp("routing")
@@ -325,14 +325,15 @@ async def fastest_providers(http: aiohttp.ClientSession, fleet: Fleet, count: in
 async def test_lowest_latency_follows_the_faster_upstream_when_delays_change(
     fleet: Fleet, http: aiohttp.ClientSession
 ) -> None:
-    # fast1 answers at once, fast2 after 60 ms. After one request each (both unmeasured),
-    # the faster one takes the traffic but one request in 20 (EXPLORE_EVERY).
+    # fast1 answers at once, fast2 after 200 ms (a gap no load on a test machine closes).
+    # After one request each (both unmeasured), the faster one takes the traffic but one
+    # request in 20 (EXPLORE_EVERY).
     first = await fastest_providers(http, fleet, 30)
     assert first[:2] == ["fast1", "fast2"]
     assert Counter(first[2:])["fast1"] >= 26
 
     # The delays swap: both fakes restart with the other's latency.
-    fleet.upstreams["l1"] = restart_upstream(fleet.upstreams["l1"], "--latency-ms", "60")
+    fleet.upstreams["l1"] = restart_upstream(fleet.upstreams["l1"], "--latency-ms", "200")
     fleet.upstreams["l2"] = restart_upstream(fleet.upstreams["l2"], "--latency-ms", "0")
     second = await fastest_providers(http, fleet, 50)
 

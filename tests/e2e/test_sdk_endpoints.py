@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import aiohttp
+import openai
 import pytest
 from openai import AsyncOpenAI
 
@@ -181,6 +182,35 @@ async def test_responses_both_ways(stack: Stack, client: AsyncOpenAI, http: aioh
 async def test_models_lists_the_route_names(stack: Stack, client: AsyncOpenAI):
     names = {model.id async for model in client.models.list()}
     assert {"gpt-4o-mini", "story", "text-embedding-3-small", "unpriced"} <= names
+    model = await client.models.retrieve("story")
+    assert (model.id, model.object, model.owned_by) == ("story", "model", "costproxy")
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client.models.retrieve("no-such-model")
+    assert caught.value.body == {
+        "message": "The model 'no-such-model' does not exist or you do not have access to it.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+
+
+async def test_a_key_limited_to_some_models_sees_only_those(
+    stack: Stack, http: aiohttp.ClientSession
+):
+    async with http.post(
+        stack.url + "/admin/v1/keys",
+        json={"customer": "acme", "models": ["story", "gpt-4o"]},
+        headers=stack.admin_headers,
+    ) as resp:
+        assert resp.status == 201
+        secret = (await resp.json())["key"]
+    async with AsyncOpenAI(base_url=stack.url + "/v1", api_key=secret, max_retries=0) as limited:
+        assert sorted([model.id async for model in limited.models.list()]) == ["gpt-4o", "story"]
+        assert (await limited.models.retrieve("gpt-4o")).id == "gpt-4o"
+        with pytest.raises(openai.NotFoundError):
+            await limited.models.retrieve("gpt-4o-mini")  # exists, but not for this key
+    async with http.get(stack.url + "/v1/models/gpt-4o") as resp:
+        assert resp.status == 401  # no key, no answer
 
 
 async def test_unpriced_model_is_forwarded_and_counted_not_billed_zero(

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from proxy.budgets.rules import BudgetRule, CounterState, period_id
+from proxy.budgets.rules import BudgetRule, CounterState, Seed, period_id
 from tests.support.records import ts
 from tests.support.stores import AnyStore
 
@@ -174,3 +174,48 @@ async def test_overrides_are_versioned(store: AnyStore) -> None:
     assert await store.delete_budget_override("customer/acme") is True
     assert await store.delete_budget_override("customer/acme") is False
     assert (await store.budget_overrides())[1] == {}
+
+
+async def test_a_seed_raises_a_new_counter_to_the_spend_so_far(store: AnyStore) -> None:
+    counters = [("customer/acme", monthly(1000))]
+    seeds = [Seed("customer/acme", "monthly", "2026-11", 700)]
+    assert await store.seed_budget_spent(seeds, NOV30) == 1
+    assert await store.budget_states([("customer/acme", "monthly")], NOV30) == [
+        CounterState("2026-11", 700, 0)
+    ]
+    assert (await store.reserve_budget(rid(), 301, counters, TTL, NOV30)).violated == 0
+    assert (await store.reserve_budget(rid(), 300, counters, TTL, NOV30)).violated is None
+
+
+async def test_a_seed_takes_the_larger_figure_never_the_sum(store: AnyStore) -> None:
+    """Spend the counter already has (settled while the floor was being read) is not
+    counted twice, and seeding again changes nothing."""
+    request = rid()
+    await store.reserve_budget(request, 500, [("customer/acme", monthly(1000))], TTL, NOV30)
+    await store.settle_budget(request, 400, [("customer/acme", "monthly")], NOV30)
+    lower, higher = (Seed("customer/acme", "monthly", "2026-11", f) for f in (300, 450))
+    assert await store.seed_budget_spent([lower], NOV30) == 0
+    assert await store.seed_budget_spent([higher], NOV30) == 1
+    assert await store.seed_budget_spent([higher], NOV30) == 0
+    (state,) = await store.budget_states([("customer/acme", "monthly")], NOV30)
+    assert (state.spent_nusd, state.held_nusd) == (450, 0)
+
+
+async def test_a_seed_for_a_period_that_ended_changes_nothing(store: AnyStore) -> None:
+    stale = [Seed("customer/acme", "monthly", "2026-11", 700)]
+    assert await store.seed_budget_spent(stale, DEC01) == 0
+    assert await store.budget_states([("customer/acme", "monthly")], DEC01) == [
+        CounterState("2026-12", 0, 0)
+    ]
+
+
+async def test_a_seed_brings_an_old_counter_into_the_period_and_keeps_its_holds(
+    store: AnyStore,
+) -> None:
+    counters = [("customer/acme", BudgetRule("daily", 1000))]
+    await store.reserve_budget(rid(), 200, counters, TTL, NOV30)
+    seeds = [Seed("customer/acme", "daily", "2026-12-01", 50)]
+    assert await store.seed_budget_spent(seeds, DEC01) == 1
+    assert await store.budget_states([("customer/acme", "daily")], DEC01) == [
+        CounterState("2026-12-01", 50, 200)
+    ]

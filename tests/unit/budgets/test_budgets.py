@@ -114,10 +114,19 @@ def test_admission_table(amount, rules, states, violated):
     assert first_violation(amount, rules, states) == violated
 
 
-def test_remaining_is_the_tightest_hard_budget():
+def test_remaining_is_the_tightest_hard_budget_less_its_settled_spend():
     rules = [BudgetRule("daily", 100), BudgetRule("monthly", 1000), BudgetRule("total", 5, False)]
     states = [CounterState("d", 10, 20), CounterState("m", 900, 50), CounterState("t", 0, 0)]
-    assert remaining_nusd(rules, states) == 50
+    assert remaining_nusd(rules, states) == 90  # monthly: 1000 - 900; holds are not spend
+
+
+def test_remaining_does_not_depend_on_the_size_of_a_reservation():
+    """The reservation is a worst-case estimate that shrinks when the proxy recounts a
+    nearly spent budget's prompt with the tokenizer: it must not move the header."""
+    rules = [BudgetRule("monthly", 100)]
+    bytes_bound = remaining_nusd(rules, [CounterState("m", 60, 30)])
+    recounted = remaining_nusd(rules, [CounterState("m", 60, 8)])
+    assert bytes_bound == recounted == 40
 
 
 @pytest.mark.parametrize(

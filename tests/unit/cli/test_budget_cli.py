@@ -19,19 +19,21 @@ def test_set_list_delete(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
 
-    result = costproxy("budgets", "-c", str(path), "set", "acme", "--monthly", "500",
-                       "--alert-at", "50,80,100")  # fmt: skip
+    result = costproxy("budgets", "set", "acme", "--monthly", "500", "--alert-at", "50,80,100",
+                       "-c", str(path))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    listed = costproxy("budgets", "-c", str(path), "list")
+    listed = costproxy("budgets", "list", "-c", str(path))
     assert listed.returncode == 0, listed.stderr
-    lines = [line.split() for line in listed.stdout.splitlines()[1:]]
-    assert lines[0][:6] == ["customer/acme", "runtime", "daily", "5.00", "True", "[50,"]
+    lines = [line.split() for line in listed.stdout.splitlines()[2:]]
+    assert lines[0][:6] == ["customer/acme", "runtime", "daily", "5.00", "True", "50,80,100"]
     assert lines[1][:4] == ["customer/acme", "runtime", "monthly", "500.00"]
 
-    bad = costproxy("budgets", "-c", str(path), "set", "acme", "--weekly", "-3")
+    bad = costproxy("budgets", "set", "acme", "--weekly", "-3", "-c", str(path))
     assert bad.returncode == 2
     assert "greater than or equal to 0" in bad.stderr
 
-    assert costproxy("budgets", "-c", str(path), "delete", "acme").returncode == 0
-    after = costproxy("budgets", "-c", str(path), "list").stdout
+    deleted = costproxy("budgets", "delete", "acme", "--config", str(path))
+    assert deleted.returncode == 0
+    assert deleted.stdout.startswith("customer/acme: run-time budgets deleted")
+    after = costproxy("budgets", "list", "--config", str(path)).stdout
     assert "config" in after and "monthly" not in after

@@ -1,18 +1,11 @@
-"""docs/pricing.md says what runs: every shell command in it runs as written (the ones that
-ask a running proxy, against a proxy served for this test: its port replaces 8080), and
-every config example is a valid config that prices as the page says."""
+"""docs/pricing.md's config examples are valid configs that price as the page says (its
+shell commands run as written in tests/e2e/test_docs.py, with every docs page)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
-import pytest
 import yaml
 
 from proxy.accounting.config_prices import date_ms
@@ -20,60 +13,14 @@ from proxy.accounting.pricing import cost_nusd
 from proxy.accounting.records import Usage
 from proxy.config import parse_config
 from proxy.state import build_snapshot
-from tests.support.procs import REPO, ServerProcess, start_proxy
-from tests.support.stack import ADMIN_TOKEN, ENV
+from tests.support.procs import REPO
 
 DOC = (REPO / "docs" / "pricing.md").read_text()
-SHELL = [
-    line
-    for block in re.findall(r"```sh\n(.*?)```", DOC, re.DOTALL)
-    for line in block.splitlines()
-    if line.strip()
-]
 YAML = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", DOC, re.DOTALL)]
-DOCUMENTED_PORT = "127.0.0.1:8080"
 
 
-@pytest.fixture(scope="module")
-def served(upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The quickstart config, served against the fake upstream; its URL."""
-    directory = tmp_path_factory.mktemp("docs-pricing")
-    config = yaml.safe_load((REPO / "config" / "quickstart.yaml").read_text())
-    config["store"]["sqlite_path"] = str(directory / "costproxy.db")
-    env = {**ENV, "COSTPROXY_ADMIN_TOKEN": ADMIN_TOKEN,
-           "COSTPROXY_UPSTREAM_URL": upstream.url + "/v1"}  # fmt: skip
-    proxy = start_proxy(config, directory, env)
-    try:
-        yield proxy.url.removeprefix("http://")
-    finally:
-        proxy.stop()
-
-
-def test_the_page_has_commands_and_examples() -> None:
-    assert len(SHELL) >= 7 and len(YAML) == 3
-
-
-@pytest.mark.parametrize("command", SHELL)
-def test_every_command_runs_as_written(command: str, served: str, tmp_path: Path) -> None:
-    # From a checkout: config/ as in the repository, data/ (the store) of the test's own.
-    (tmp_path / "config").symlink_to(REPO / "config")
-    env = {
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(REPO),
-        "COSTPROXY_ADMIN_TOKEN": ADMIN_TOKEN,
-    }
-    result = subprocess.run(
-        ["bash", "-c", f"set -euo pipefail; {command.replace(DOCUMENTED_PORT, served)}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip()
-    assert "Traceback" not in result.stderr
+def test_the_page_has_examples() -> None:
+    assert len(YAML) == 3
 
 
 def test_the_override_example_prices_as_written() -> None:
