@@ -9,6 +9,7 @@ routing, retries, budgets, rate limits, relaying bytes) is the same for every AP
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,45 +43,48 @@ class StreamWatcher(Protocol):
     def finish(self) -> None: ...
 
 
-class Api:
+class Api(ABC):
     """A client API: the base of the dialects (see proxy.apis.openai and .anthropic)."""
 
     name = "api"  # a route's `api` (its targets' kind) must match the endpoint's
     forwards_query = False  # whether the client's query string goes upstream
 
+    @abstractmethod
     def check_payload(self, endpoint: str, payload: dict[str, Any]) -> None:
         """400 (BadRequestError) for a body the proxy cannot route or bill."""
-        raise NotImplementedError
 
+    @abstractmethod
     def end_user(self, payload: Mapping[str, Any]) -> object:
         """The end user the body names (checked by access.auth.attribute), or None."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_body(self, body: bytes, endpoint: str) -> Reading:
         """Usage and model of a whole answer, parsing as little of it as possible."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_parsed(self, parsed: Any, endpoint: str) -> Reading:
-        raise NotImplementedError
+        """Usage and model of a whole answer already parsed."""
 
+    @abstractmethod
     def completion_text(self, endpoint: str, parsed: Any) -> str:
         """The generated text of a whole answer (to estimate from, without usage)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stream_watcher(
         self, endpoint: str, *, suppress_usage_chunk: bool, text_sink: Callable[[str], None]
     ) -> StreamWatcher:
-        raise NotImplementedError
+        """A watcher for one relayed stream (`suppress_usage_chunk`: the proxy asked for
+        the stream's usage itself and hides the chunk that carries it)."""
 
+    @abstractmethod
     def error_body(
         self, status: int, message: str, type_: str, code: str, param: str | None
     ) -> dict[str, Any]:
         """The proxy's own error, in this API's shape."""
-        raise NotImplementedError
 
+    @abstractmethod
     def price_context(self, upstream_headers: MultiMapping[str]) -> PriceContext:
         """What the price depends on besides the answer, from the request sent upstream."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
