@@ -356,7 +356,9 @@ def _settle_stream(ex: Exchange, watcher: StreamWatcher, client_gone: bool) -> N
     )
     ex.partial_usage = watcher.partial
     ex.stream_error = watcher.error
-    if client_gone:
+    if watcher.error is not None:
+        # The status the stream's error stands for, even when the client left after it:
+        # SDKs raise on an error event and hang up, maybe before the upstream's end.
+        ex.status = watcher.error.status
+    elif client_gone:
         ex.status = 499  # the client went away: bill what the provider bills for it
-    elif watcher.error is not None:
-        ex.status = watcher.error.status  # the status the stream's error stands for

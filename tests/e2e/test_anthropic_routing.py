@@ -72,15 +72,26 @@ async def test_a_budget_reserves_with_max_tokens_and_refuses_in_anthropics_shape
         assert error["type"] == "error" and error["error"]["type"] == "rate_limit_error"
         assert "budget" in error["error"]["message"].lower()
         assert all(marker not in r["body"] for r in await upstream_requests(http, upstream))
-        # 100 output tokens ($0.0015 at most) fit, and are billed what they cost.
-        raw = await client.messages.with_raw_response.create(
-            model="claude-sonnet-4-5", max_tokens=100, messages=USER
-        )
-        usage = (await raw.parse()).usage
-    assert nusd(raw.headers["x-costproxy-cost-usd"]) == anthropic_nusd(
-        "claude-sonnet-4-5", Counts(usage.input_tokens, usage.output_tokens)
-    )
-    assert nusd(raw.headers["x-costproxy-budget-remaining-usd"]) < 10_000_000
+        # 100 output tokens ($0.0015 at most) fit, and are billed what they cost; the
+        # next request sees the budget less that cost (the header is the remaining budget
+        # before the request's own cost: docs/budgets.md).
+        spent = 0
+        for _ in range(2):
+            raw = await client.messages.with_raw_response.create(
+                model="claude-sonnet-4-5", max_tokens=100, messages=USER
+            )
+            usage = (await raw.parse()).usage
+            cost = anthropic_nusd(
+                "claude-sonnet-4-5", Counts(usage.input_tokens, usage.output_tokens)
+            )
+            assert nusd(raw.headers["x-costproxy-cost-usd"]) == cost
+            assert nusd(raw.headers["x-costproxy-budget-remaining-usd"]) == 10_000_000 - spent
+            spent += cost
+            await eventually(  # settled in the background: the next request sees it
+                http,
+                f"{proxy.url}/admin/v1/budgets/customer/thrifty",
+                lambda answer, spent=spent: nusd(answer["budgets"][0]["spent_usd"]) == spent,
+            )
 
 
 async def test_a_requests_per_minute_limit_counts_messages_and_count_tokens(
