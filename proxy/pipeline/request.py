@@ -11,7 +11,13 @@ from multidict import CIMultiDict
 
 from proxy.errors import BadRequestError, PayloadTooLargeError
 
-__all__ = ["has_duplicate_model", "read_payload", "upstream_body", "upstream_headers"]
+__all__ = [
+    "check_payload",
+    "has_duplicate_model",
+    "read_payload",
+    "upstream_body",
+    "upstream_headers",
+]
 
 # Which top-level fields each endpoint requires, and the JSON types the proxy relies on.
 _REQUIRED: dict[str, tuple[str, type | tuple[type, ...]]] = {
@@ -38,8 +44,9 @@ _DROP_REQUEST_HEADERS = frozenset(
 )  # fmt: skip
 
 
-async def read_payload(request: web.Request, endpoint: str, max_bytes: int) -> tuple[bytes, dict]:
-    """The raw body and its parsed JSON, checked; parsed once for the whole request."""
+async def read_payload(request: web.Request, max_bytes: int) -> tuple[bytes, dict]:
+    """The raw body and its parsed JSON object; parsed once for the whole request (its
+    API checks the fields: apis.Api.check_payload)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     try:
@@ -56,7 +63,6 @@ async def read_payload(request: web.Request, endpoint: str, max_bytes: int) -> t
         ) from None
     if not isinstance(payload, dict):
         raise BadRequestError("The request body must be a JSON object.", code="invalid_json")
-    check_payload(endpoint, payload)
     return raw, payload
 
 
@@ -65,7 +71,8 @@ def _too_large(max_bytes: int) -> PayloadTooLargeError:
 
 
 def check_payload(endpoint: str, payload: dict) -> None:
-    """The types the proxy itself relies on; everything else is the upstream's to judge."""
+    """The types the proxy itself relies on in an OpenAI-API request; everything else is
+    the upstream's to judge."""
     model = payload.get("model")
     if model is None:
         raise BadRequestError(
@@ -160,8 +167,13 @@ def upstream_body(
 
 
 def upstream_headers(
-    client_headers: Mapping[str, str], provider_headers: dict[str, str]
+    client_headers: Mapping[str, str],
+    provider_headers: dict[str, str],
+    defaults: Mapping[str, str] | None = None,
 ) -> CIMultiDict[str]:
+    """The client's headers without its credentials, the proxy's own and hop-by-hop
+    headers; then the provider's (its key, and the config's `headers`, which win); then
+    `defaults` for what neither set (e.g. Anthropic's `anthropic-version`)."""
     headers: CIMultiDict[str] = CIMultiDict()
     connection_listed = {
         token.strip().lower()
@@ -175,4 +187,6 @@ def upstream_headers(
         headers.add(name, value)
     headers["Content-Type"] = "application/json"
     headers.update(provider_headers)
+    for name, value in (defaults or {}).items():
+        headers.setdefault(name, value)
     return headers

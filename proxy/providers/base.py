@@ -21,6 +21,7 @@ class Provider:
     """One upstream API. Subclasses say how to address it and authenticate to it."""
 
     kind = "base"
+    api = "openai"  # the client API it serves (see config.API_OF_KIND)
 
     def __init__(
         self,
@@ -38,6 +39,10 @@ class Provider:
         self._headers = {**config.headers, **self.auth_headers()}
 
     def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def default_headers(self) -> dict[str, str]:
+        """Headers sent upstream when neither the client nor the config sets them."""
         return {}
 
     def url(self, endpoint: str, model: str) -> str:
