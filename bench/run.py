@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench import loadgen, report, stack
+from bench.console import run_console
 from bench.httpclient import build_request
 
 __all__ = ["main"]
@@ -42,7 +43,8 @@ _CUSTOMERS = 10_000
 # budgets: saturation for a customer with a budget (reserve and settle on every request).
 DEFAULT_SCENARIOS = ("saturation", "customers", "budgets", "open", "stream", "open_streams")
 # soak: 100,000 requests over 10,000 customers, RSS every tenth (a leak shows as growth).
-SCENARIOS = (*DEFAULT_SCENARIOS, "soak")
+# console: the console's pages over 1,000,000 seeded records (bench/console.py), on its own.
+SCENARIOS = (*DEFAULT_SCENARIOS, "soak", "console")
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,12 +361,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--upstream-port", type=int, help="fixed port for the fake upstream (for --compare-url)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON")
+    parser.add_argument(
+        "--console-records", type=int, default=1_000_000, help="records the console scenario seeds"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     plan = Plan.build(args)
+    if "console" in plan.scenarios:
+        run_console(args, args.out)
+        plan = Plan.build(argparse.Namespace(**{**vars(args), "scenarios": ",".join(
+            s for s in plan.scenarios if s != "console")}))  # fmt: skip
+        if not plan.scenarios:
+            return 0
     cores = stack.Cores.detect()
     if cores.others is not None:
         # The load generator shares the fake upstream's core, never the proxy's.

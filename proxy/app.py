@@ -14,12 +14,14 @@ from aiohttp import web
 from proxy.access.admission import LIMITS, add_access
 from proxy.admin.api import add_admin_api
 from proxy.admin.routes import json_response
+from proxy.apis import ENDPOINTS
 from proxy.budgets.alert_delivery import AlertDispatcher
 from proxy.budgets.book import BudgetBook
 from proxy.budgets.guard import BUDGETS, BudgetGuard, add_remaining_header
 from proxy.budgets.service import configured_budgets
 from proxy.budgets.webhooks import WebhookSender
 from proxy.config import Config
+from proxy.console.routes import add_console
 from proxy.middleware import error_middleware
 from proxy.observability.endpoint import add_metrics_endpoint
 from proxy.observability.request_log import flushing_request_log
@@ -35,13 +37,6 @@ from proxy.store.factory import make_store
 __all__ = ["build_budget_guard", "create_app"]
 
 log = logging.getLogger("costproxy.app")
-
-_ENDPOINTS = {
-    "/v1/chat/completions": "chat.completions",
-    "/v1/completions": "completions",
-    "/v1/embeddings": "embeddings",
-    "/v1/responses": "responses",
-}
 
 
 def build_budget_guard(
@@ -131,11 +126,12 @@ def create_app(
         }
         return json_response(body)
 
-    for path, endpoint in _ENDPOINTS.items():
-        app.router.add_post(path, endpoint_handler(endpoint))
+    for endpoint in ENDPOINTS:
+        app.router.add_post(endpoint.path, endpoint_handler(endpoint))
     add_model_routes(app)
     app.router.add_get("/healthz", health)
     add_admin_api(app)
+    add_console(app)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(_budgets_lifecycle)
     app.cleanup_ctx.append(reconciling)  # after _lifecycle: it needs the store open

@@ -35,6 +35,7 @@ from proxy.headers import NEVER_FORWARDED, NEVER_RETURNED, check_header_patterns
 from proxy.published_secrets import published_secrets_refusal
 
 __all__ = [
+    "API_OF_KIND",
     "ENV_REF",
     "AdminConfig",
     "AlertsConfig",
@@ -246,8 +247,12 @@ class ReportConfig(_Model):
         return None if value is None else value.rstrip("/")
 
 
+# The client API each provider kind serves: routes are per API (see Config).
+API_OF_KIND: Mapping[str, str] = {"openai": "openai", "azure": "openai", "anthropic": "anthropic"}
+
+
 class ProviderConfig(_Model):
-    kind: Literal["openai", "azure"] = "openai"
+    kind: Literal["openai", "azure", "anthropic"] = "openai"
     base_url: str
     api_key: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -297,6 +302,11 @@ class ProviderConfig(_Model):
             raise ValueError("an azure provider needs api_version, e.g. 2024-10-21")
         if self.kind != "azure" and (self.api_version or self.deployments):
             raise ValueError("api_version and deployments apply to kind: azure only")
+        if self.kind == "anthropic" and self.base_url.endswith("/v1"):
+            raise ValueError(
+                "an anthropic provider's base_url is the API root, without /v1 "
+                "(e.g. https://api.anthropic.com), as the Anthropic SDKs take it"
+            )
         return self
 
 
@@ -730,6 +740,7 @@ class Config(_Model):
                         f"models.{route_name}.targets.{i}.provider: target provider "
                         f"{target.provider!r} is not defined under providers (known: {known})"
                     )
+            self._one_api(route_name, route)
         for key in self.prices:
             if "/" not in key:
                 raise ValueError(f"prices: key {key!r} must be 'provider/model'")
@@ -740,6 +751,18 @@ class Config(_Model):
             raise ValueError("metrics.port must differ from server.port (or be left unset)")
         self._reconciled_providers_have_reports()
         return self
+
+    def _one_api(self, route_name: str, route: RouteConfig) -> None:
+        """A route serves one client API: Anthropic's Messages API when its targets are
+        `anthropic` providers, the OpenAI-compatible endpoints otherwise; never both (a
+        fallback could not turn one API's request into the other's)."""
+        kinds = {self.providers[t.provider].kind for t in route.targets}
+        if len({API_OF_KIND[kind] for kind in kinds}) > 1:
+            raise ValueError(
+                f"models.{route_name}: targets mix anthropic providers (Messages API) with "
+                f"{', '.join(sorted(kinds - {'anthropic'}))} providers (OpenAI API): a route "
+                "serves one API, so split it into two routes"
+            )
 
     def _reconciled_providers_have_reports(self) -> None:
         seen: set[str] = set()

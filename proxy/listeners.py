@@ -14,16 +14,20 @@ from proxy.errors import NotFoundError
 __all__ = ["AddressInUseError", "admin_listener_guard", "bind", "listen_sockets"]
 
 _BOTH = frozenset({"/healthz"})
+# The admin API and the console live on the admin listener when it is set.
+_ADMIN_PATHS = ("/admin/", "/ui/")
 
 
 def admin_listener_guard(admin_port: int):
-    """Admin paths only on the admin port; client paths never there."""
+    """Admin paths (the API and the console) only on the admin port; client paths never
+    there."""
 
     @web.middleware
     async def guard(request: web.Request, handler) -> web.StreamResponse:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         on_admin = sockname is not None and sockname[1] == admin_port
-        if request.path not in _BOTH and request.path.startswith("/admin/") != on_admin:
+        admin_path = request.path.startswith(_ADMIN_PATHS) or request.path == "/ui"
+        if request.path not in _BOTH and admin_path != on_admin:
             raise NotFoundError(f"Unknown path {request.path}", code="not_found")
         return await handler(request)
 

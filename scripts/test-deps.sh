@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Debian packages the tests run as real processes (redis-server, prometheus) and
-# Python's venv module: installed when missing (as root, or through sudo), and what this
+# The Debian packages the tests run as real processes (redis-server, prometheus, and
+# chromium, which the console's browser tests drive through Playwright: no browser is ever
+# downloaded) and Python's venv module: installed when missing (as root, or through sudo), and what this
 # installs is left as a program only, never as an enabled system service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ PYTHON=${PYTHON:-python3}
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 ((${#missing[@]})) || exit 0
 

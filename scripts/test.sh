@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything and runs the whole test suite (ruff, then pytest).
 # Works on a fresh Debian/Ubuntu machine with Python 3.11+; installs the Debian packages
-# the tests need (redis-server, prometheus) when they are missing, without leaving them
+# the tests need (redis-server, prometheus, chromium) when they are missing, without leaving them
 # as enabled system services. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."

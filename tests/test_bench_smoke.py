@@ -57,3 +57,22 @@ def test_price_memory_bench_runs() -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "from the catalogue" in run.stdout and "catalogue cost" in run.stdout
+
+
+def test_console_bench_times_every_page_on_both_stores(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--scenarios", "console", "--console-records", "3000",
+         "--repeats", "1", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    [path] = tmp_path.glob("console-*.json")
+    document = json.loads(path.read_text())
+    assert document["records"] == 3000
+    for store in ("sqlite", "redis"):
+        pages = document["stores"][store]["pages"]
+        assert len(pages) == 10
+        assert all(page["server_ms_p50"] > 0 for page in pages.values())

@@ -73,8 +73,11 @@ async def admit(
     body_bytes: int,
     payload: dict,
     route: Route,
+    *,
+    with_tokens: bool = True,
 ) -> Reservation | None:
-    """404 for a model the key may not use; 429 over a rate limit; else the reservation."""
+    """404 for a model the key may not use; 429 over a rate limit; else the reservation
+    (`with_tokens=False`: the request uses no tokens, only request limits apply)."""
     if principal.models is not None and route.name not in principal.models:
         raise NotFoundError(
             f"The model '{route.name}' does not exist or you do not have access to it.",
@@ -83,7 +86,12 @@ async def admit(
         )
     limits = request.app[LIMITS]
     reservation = await limits.reserve(
-        principal, attribution.customer, body_bytes, payload, route.max_output_tokens or 0
+        principal,
+        attribution.customer,
+        body_bytes,
+        payload,
+        route.max_output_tokens or 0,
+        with_tokens=with_tokens,
     )
     if reservation is not None:
         request[_RESERVATION] = reservation

@@ -102,13 +102,15 @@ def presented_key(headers: Mapping[str, str]) -> str:
 
 
 def _presented_key(headers: Mapping[str, str]) -> str | None:
+    """`Authorization: Bearer`, else the header Azure's clients (`api-key`) or Anthropic's
+    (`x-api-key`) send the key in."""
     auth = headers.get("Authorization")
     if auth:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
         return None
-    api_key = headers.get("api-key")
+    api_key = headers.get("api-key") or headers.get("x-api-key")
     return api_key.strip() if api_key and api_key.strip() else None
 
 

@@ -106,10 +106,16 @@ class RateLimits:
         body_bytes: int,
         payload: Mapping[str, object],
         default_output: int,
+        *,
+        with_tokens: bool = True,
     ) -> Reservation | None:
         """Take a request, and its estimated tokens, from every applicable bucket, or raise
-        429. With no limit that applies, nothing is estimated and the store is not asked."""
-        buckets = self.buckets(principal, customer)
+        429. With no limit that applies, nothing is estimated and the store is not asked.
+        `with_tokens=False`: a request that uses no tokens (count_tokens) takes from request
+        buckets only."""
+        buckets = [
+            b for b in self.buckets(principal, customer) if with_tokens or b.kind == "requests"
+        ]
         if not buckets:
             return None
         if self._limiter is None:

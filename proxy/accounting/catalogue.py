@@ -117,8 +117,8 @@ class Catalogue:
         by_name = PROVIDER_IDS.get(name, name)
         if by_name in self._by_id:
             return by_name, "price_namespace"
-        if kind == "azure":
-            return "azure", "kind"
+        if kind in ("azure", "anthropic"):  # the kind says whose API it is
+            return kind, "kind"
         if base_url:
             for provider in self.providers:
                 if _url_matches(provider.api_pattern, base_url):

@@ -24,6 +24,7 @@ __all__ = [
     "DAY_MS",
     "FUSD_PER_NUSD",
     "INPUT_DIMENSIONS",
+    "NO_SIZE_TIERS",
     "NUSD_PER_USD",
     "OUTPUT_DIMENSIONS",
     "STANDARD",
@@ -214,13 +215,18 @@ class PriceSpec:
 @dataclass(frozen=True, slots=True)
 class PriceContext:
     """What the response does not say but the price depends on: batch processing
-    (OpenAI's batch results report service_tier "default")."""
+    (OpenAI's batch results report service_tier "default"), and whether prompt-size
+    tiers apply (Anthropic's long-context prices apply only to requests that opt into the
+    1M-token context; without it a prompt over 200k tokens is the sum of server-tool
+    iterations, each under the limit, and billed at the standard prices)."""
 
     batch: bool = False
+    size_tiers: bool = True
 
 
 STANDARD = PriceContext()
 BATCH = PriceContext(batch=True)
+NO_SIZE_TIERS = PriceContext(size_tiers=False)
 
 
 def cost_fusd(usage: Usage, spec: PriceSpec, when_ms: int, context: PriceContext = STANDARD) -> int:
@@ -233,7 +239,7 @@ def cost_fusd(usage: Usage, spec: PriceSpec, when_ms: int, context: PriceContext
     """
     variant = "batch" if context.batch else usage.service_tier
     rates = spec.rates(when_ms, variant)
-    r = rates.at(usage.input_tokens)
+    r = rates.at(usage.input_tokens) if context.size_tiers else rates.base
     left = usage.input_tokens
     fusd = 0
     for count, price in (

@@ -57,7 +57,7 @@ class UsageRecord:
     route: str  # the model name the client sent
     provider: str  # the provider's name in the config
     model: str  # the upstream model name, as billed
-    endpoint: str  # "chat.completions" | "completions" | "embeddings" | "responses"
+    endpoint: str  # "chat.completions", "completions", "embeddings", "responses", "messages"
     status: int
     input_tokens: int = 0
     cached_input_tokens: int = 0

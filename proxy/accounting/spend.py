@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from proxy.access.identifiers import normal_id
-from proxy.accounting.pricing import format_usd
+from proxy.accounting.pricing import format_usd, parse_usd
 from proxy.accounting.records import (
     METRIC_FIELDS,
     MONEY_FIELDS,
@@ -25,6 +25,7 @@ __all__ = [
     "SpendQueryError",
     "summarize",
     "summarize_what_if",
+    "totals_from_json",
     "totals_json",
 ]
 
@@ -108,14 +109,25 @@ def _month_end(day: date) -> date:
     return date.fromordinal(first_of_next.toordinal() - 1)
 
 
+def _json_name(metric: str) -> str:
+    return metric.removesuffix("_nusd") + "_usd" if metric in MONEY_FIELDS else metric
+
+
+def totals_from_json(data: Mapping[str, Any]) -> Totals:
+    """The inverse of `totals_json`: a spend-API total (or group) back as Totals, exactly
+    (money from its decimal string)."""
+    values: dict[str, int] = {}
+    for name in METRIC_FIELDS:
+        value = data[_json_name(name)]
+        values[name] = parse_usd(str(value)) if name in MONEY_FIELDS else int(value)
+    return Totals(**values)
+
+
 def totals_json(totals: Totals) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in METRIC_FIELDS:
         value = getattr(totals, name)
-        if name in MONEY_FIELDS:
-            out[name.removesuffix("_nusd") + "_usd"] = format_usd(value)
-        else:
-            out[name] = value
+        out[_json_name(name)] = format_usd(value) if name in MONEY_FIELDS else value
     return out
 
 

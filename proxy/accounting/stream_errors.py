@@ -52,13 +52,15 @@ _UNKNOWN_ERROR_STATUS = 500
 @dataclass(frozen=True, slots=True)
 class StreamError:
     """An error a stream ended with: the status to record, and whether the provider
-    bills the request (quota and rate-limit refusals come before any work: they don't)."""
+    bills the request (quota and rate-limit refusals come before any work: they don't;
+    nor does a failure the stream shows came before any work, `work_started=False`)."""
 
     status: int
+    work_started: bool = True
 
     @property
     def billed(self) -> bool:
-        return self.status != 429
+        return self.work_started and self.status != 429
 
 
 def _http_status(value: Any) -> int | None:

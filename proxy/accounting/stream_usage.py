@@ -53,6 +53,7 @@ class StreamUsageWatcher:
         "_text_sink",
         "error",
         "model",
+        "partial",
         "service_tier",
         "usage",
     )
@@ -69,6 +70,7 @@ class StreamUsageWatcher:
         # usage in every chunk (Perplexity) costs one parse at the end, not one per chunk.
         self._latest: bytes | None = None
         self.usage: Usage | None = None
+        self.partial: Usage | None = None  # OpenAI's streams give usage whole, or none
         self.model: str | None = None
         self.service_tier: str | None = None
         self.error: StreamError | None = None

@@ -45,7 +45,17 @@ _REPLY_PRIMER_TOKENS = 3
 
 _IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 _FILE_PART_TYPES = frozenset({"file", "input_file"})
-_ENDPOINTS = frozenset({"chat.completions", "completions", "embeddings", "responses"})
+_ENDPOINTS = frozenset(
+    {
+        "chat.completions",
+        "completions",
+        "embeddings",
+        "responses",
+        "messages",
+        "messages.count_tokens",
+    }
+)
+_MESSAGES_ENDPOINTS = frozenset({"messages", "messages.count_tokens"})
 
 
 class RankFileError(Exception):
@@ -304,16 +314,22 @@ def _text_tokens(encoding: tiktoken.Encoding, value: object) -> int:
 def count_prompt(endpoint: str, body: object, model: str) -> int:
     """Best-effort prompt tokens of a request body; never raises on client input.
 
-    `endpoint` is "chat.completions", "completions", "embeddings" or "responses"; any other
-    value is a programming error (ValueError). Tool definitions ("tools", legacy
-    "functions") are counted as compact JSON: OpenAI renders them in its own format of
-    similar size, so this is an estimate that tends to run slightly high.
+    `endpoint` is "chat.completions", "completions", "embeddings", "responses" or
+    Anthropic's "messages" (and "messages.count_tokens"); any other value is a programming
+    error (ValueError). Tool definitions ("tools", legacy "functions") are counted as
+    compact JSON: OpenAI renders them in its own format of similar size, so this is an
+    estimate that tends to run slightly high. Claude's tokenizer is not public: its
+    prompts are counted with tiktoken's, by the chat rules, an estimate too.
     """
     if endpoint not in _ENDPOINTS:
         raise ValueError(f"count_prompt: unknown endpoint {endpoint!r}")
     if not isinstance(body, Mapping):
         return 0
     encoding = encoding_for_model(model)
+    if endpoint in _MESSAGES_ENDPOINTS:
+        return _messages_prompt_tokens(encoding, body) + _tool_definition_tokens(
+            encoding, body.get("tools")
+        )
     if endpoint == "completions":
         return _prompt_input_tokens(encoding, body.get("prompt"))
     if endpoint == "embeddings":
@@ -379,6 +395,46 @@ def _response_item_tokens(encoding: tiktoken.Encoding, item: object) -> int:
     if "role" in item:  # type "message", or the short form without a type
         return _message_tokens(encoding, {"role": item["role"], "content": item.get("content")})
     return 0  # reasoning items, item references and unknown types: not estimated
+
+
+def _messages_prompt_tokens(encoding: tiktoken.Encoding, body: Mapping[object, object]) -> int:
+    # Anthropic's body: `system` (a string or text blocks) and `messages` whose content is
+    # a string or a list of blocks; each message costs the chat overhead.
+    messages = body.get("messages")
+    total = _blocks_tokens(encoding, body.get("system"), nested=True)
+    if isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, Mapping):
+                content = message.get("content")
+                total += _TOKENS_PER_MESSAGE + _blocks_tokens(encoding, content, nested=True)
+    return total + _REPLY_PRIMER_TOKENS
+
+
+def _blocks_tokens(encoding: tiktoken.Encoding, content: object, *, nested: bool) -> int:
+    """A string, or a list of Anthropic content blocks: text and thinking as text, tool
+    calls as their name and input JSON, tool results by their content (one level deep,
+    so hostile nesting cannot recurse), images and documents as `media` counts them."""
+    if isinstance(content, str):
+        return _text_tokens(encoding, content)
+    if not isinstance(content, list):
+        return 0
+    total = 0
+    for block in content:
+        if not isinstance(block, Mapping):
+            total += _part_tokens(encoding, block)
+            continue
+        kind = block.get("type")
+        if kind in ("tool_use", "server_tool_use"):
+            total += _text_tokens(encoding, block.get("name"))
+            total += _tool_definition_tokens(encoding, [block.get("input")])
+        elif isinstance(kind, str) and kind.endswith("tool_result"):
+            if nested:
+                total += _blocks_tokens(encoding, block.get("content"), nested=False)
+        elif kind == "document":
+            total += media.FILE_PAGE_TOKENS
+        else:
+            total += _part_tokens(encoding, block) + _text_tokens(encoding, block.get("thinking"))
+    return total
 
 
 def _tool_definition_tokens(encoding: tiktoken.Encoding, tools: object) -> int:

@@ -9,6 +9,7 @@ What the object means is `usage_shapes`' business.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from proxy.accounting.records import Usage
 from proxy.accounting.usage_shapes import normalise_usage
 
 __all__ = [
+    "Normaliser",
     "Reading",
     "completion_text",
     "delta_text",
@@ -49,29 +51,34 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _fields_reading(fields: dict[str, Any], endpoint: str) -> Reading:
+# A usage object (with the endpoint and the response's service_tier) → Usage, or None.
+Normaliser = Callable[[Any, str, Any], Usage | None]
+
+
+def _fields_reading(fields: dict[str, Any], endpoint: str, normalise: Normaliser) -> Reading:
     usage = fields.get("usage")
     if usage is None:
         groq = fields.get("x_groq")  # Groq streams without include_usage put it only here
         if isinstance(groq, dict):
             usage = groq.get("usage")
     return Reading(
-        normalise_usage(usage, endpoint, fields.get("service_tier")), _text(fields.get("model"))
+        normalise(usage, endpoint, fields.get("service_tier")), _text(fields.get("model"))
     )
 
 
-def parsed_reading(data: Any, endpoint: str) -> Reading:
-    """The reading of a whole parsed response body."""
-    return _fields_reading(data, endpoint) if isinstance(data, dict) else Reading(None)
+def parsed_reading(data: Any, endpoint: str, normalise: Normaliser = normalise_usage) -> Reading:
+    """The reading of a whole parsed response body (`normalise`: how its API counts)."""
+    return _fields_reading(data, endpoint, normalise) if isinstance(data, dict) else Reading(None)
 
 
-def find_usage(body: bytes, endpoint: str) -> Reading:
+def find_usage(body: bytes, endpoint: str, normalise: Normaliser = normalise_usage) -> Reading:
     """The reading of a non-streaming response body, parsing as little of it as possible:
     the tail from its top-level `usage` on, the few fields around it; the whole body only
-    when it is small, or when no top-level `usage` can be told apart cheaply."""
+    when it is small, or when no top-level `usage` can be told apart cheaply.
+    `normalise` reads the usage object as its API counts (OpenAI's shapes by default)."""
     if len(body) < _PARSE_WHOLE_BELOW:
         try:
-            return parsed_reading(orjson.loads(body), endpoint)
+            return parsed_reading(orjson.loads(body), endpoint, normalise)
         except orjson.JSONDecodeError:
             return Reading(None)
     found = tail_fields(body, "usage")
@@ -79,7 +86,7 @@ def find_usage(body: bytes, endpoint: str) -> Reading:
         if b'"usage"' not in body and b'"x_groq"' not in body:
             return Reading(None, head_string(body, "model", limit=_MODEL_HEAD))
         try:
-            return parsed_reading(orjson.loads(body), endpoint)
+            return parsed_reading(orjson.loads(body), endpoint, normalise)
         except orjson.JSONDecodeError:
             return Reading(None)
     at, fields = found
@@ -90,7 +97,7 @@ def find_usage(body: bytes, endpoint: str) -> Reading:
                 fields[name] = before[1][name]
     if not isinstance(fields.get("model"), str):
         fields["model"] = head_string(body, "model", limit=_MODEL_HEAD)
-    return _fields_reading(fields, endpoint)
+    return _fields_reading(fields, endpoint, normalise)
 
 
 def event_reading(event: dict[str, Any], endpoint: str) -> Reading:
@@ -98,8 +105,8 @@ def event_reading(event: dict[str, Any], endpoint: str) -> Reading:
     event carrying the response (created, completed, failed, incomplete)."""
     response = event.get("response")
     if isinstance(response, dict) and "usage" not in event:
-        return _fields_reading(response, endpoint)
-    return _fields_reading(event, endpoint)
+        return _fields_reading(response, endpoint, normalise_usage)
+    return _fields_reading(event, endpoint, normalise_usage)
 
 
 # Text fields of a chat message or delta that the model generated (billed as output):

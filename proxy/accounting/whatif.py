@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from proxy.accounting.pricing import PriceSpec, cost_nusd
+from proxy.accounting.pricing import STANDARD, PriceContext, PriceSpec, cost_nusd
 from proxy.accounting.records import Usage
 
 __all__ = [
@@ -90,8 +90,12 @@ def alternatives_for(
 
 
 def what_if_costs(
-    usage: Usage, alternatives: Sequence[tuple[str, PriceSpec]], when_ms: int
+    usage: Usage,
+    alternatives: Sequence[tuple[str, PriceSpec]],
+    when_ms: int,
+    context: PriceContext = STANDARD,
 ) -> dict[str, int]:
     """Nano-dollars each alternative would have charged for exactly these token counts, at
-    its prices in force at `when_ms` (and for the same service tier, where it has one)."""
-    return {name: cost_nusd(usage, price, when_ms) for name, price in alternatives}
+    its prices in force at `when_ms` (and for the same service tier, where it has one),
+    in the request's price context."""
+    return {name: cost_nusd(usage, price, when_ms, context) for name, price in alternatives}

@@ -22,6 +22,7 @@ from proxy.cli.quickstart import add_quickstart_command
 from proxy.cli.reconcile import add_reconcile_command
 from proxy.cli.report import add_report_command
 from proxy.cli.serving import serve_config
+from proxy.cli.share import add_share_commands
 from proxy.cli.target import CONFIG_ENV, CliError, load
 from proxy.config import Config
 from proxy.listeners import AddressInUseError, listen_sockets
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_budget_commands(sub)
     add_price_commands(sub)
     add_reconcile_command(sub)
+    add_share_commands(sub.choices["customers"])
 
     mock = sub.add_parser("mock-upstream", help="run the fake OpenAI-compatible upstream")
     mock_upstream.add_arguments(mock)

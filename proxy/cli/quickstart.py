@@ -1,5 +1,6 @@
 """`costproxy quickstart`: the quickstart config on the embedded store, in front of the
-bundled fake upstream unless OPENAI_API_KEY is set; it tells the user what to type next.
+bundled fake upstream unless OPENAI_API_KEY is set (and, for the Claude routes on
+Anthropic's Messages API, ANTHROPIC_API_KEY); it tells the user what to type next.
 
 It keeps its admin token in `data/admin-token` and where it listens in
 `data/quickstart.json` (both 0600), so that the commands run beside it find it.
@@ -34,13 +35,14 @@ def _demo_keys(config: Config) -> list[str]:
     return shown
 
 
-def banner(config: Config, url: str, token_file: Path, upstream: str) -> str:
+def banner(config: Config, url: str, token_file: Path, upstream: str, claude: str) -> str:
     """What the quickstart prints once it listens: what runs, and the lines to copy."""
     keys = _demo_keys(config)
     lines = [
         f"costproxy quickstart: listening on {url}/v1 (store: {config.store.backend}, "
         f"{config.store.sqlite_path if config.store.backend == 'sqlite' else 'redis'})",
         f"  upstream:     {upstream}",
+        f"  Claude:       {claude}",
         f"  client keys:  {', '.join(keys) if keys else 'the keys of the config'}",
         f"  admin token:  in {token_file} (readable by you only)",
         "",
@@ -63,16 +65,25 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     else:
         token_file = ensure_token(data_dir)
         env["COSTPROXY_ADMIN_TOKEN"] = token_file.read_text(encoding="utf-8").strip()
-    use_fake = not env.get("OPENAI_API_KEY")
-    fake_url = f"http://127.0.0.1:{args.fake_port}/v1"
-    if use_fake:
-        env["COSTPROXY_UPSTREAM_URL"] = fake_url
+    fake_root = f"http://127.0.0.1:{args.fake_port}"
+    fake_openai, fake_anthropic = not env.get("OPENAI_API_KEY"), not env.get("ANTHROPIC_API_KEY")
+    use_fake = fake_openai or fake_anthropic
+    if fake_openai:
+        env["COSTPROXY_UPSTREAM_URL"] = fake_root + "/v1"
         upstream = (
-            f"the bundled fake upstream at {fake_url} (OPENAI_API_KEY is not set: "
+            f"the bundled fake upstream at {fake_root}/v1 (OPENAI_API_KEY is not set: "
             "deterministic replies, real accounting)"
         )
     else:
         upstream = "OpenAI, with your OPENAI_API_KEY"
+    if fake_anthropic:  # the Messages API's base URL is the API root
+        env["COSTPROXY_ANTHROPIC_URL"] = fake_root
+        claude = (
+            f"the bundled fake upstream's Messages API at {fake_root} "
+            "(ANTHROPIC_API_KEY is not set; docs/anthropic.md)"
+        )
+    else:
+        claude = "Anthropic, with your ANTHROPIC_API_KEY (docs/anthropic.md)"
     config = load(args.config, env)
     # As `serve --port`: the listener moves, the config stays as the file says (a reload
     # compares the file with it, and would see a changed server section otherwise).
@@ -96,7 +107,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         config_path=args.config,
         env=env,
         sockets=sockets,
-        banner=banner(config, url, token_file, upstream),
+        banner=banner(config, url, token_file, upstream, claude),
         fake_upstream=fake_socket,
     )
 

@@ -66,6 +66,7 @@ class Behaviour:
     fixed_ids: bool = False  # same id and `created` every time: byte-exact comparisons
     parts: UsageParts = NO_PARTS  # cache writes, audio, images, searches to report
     service_tier: str | None = None  # None: as the request asked ("auto" → "default")
+    stream_error: str | None = None  # Messages streams: end in an `error` event of this type
 
     @classmethod
     def from_options(cls, options: MockOptions) -> Behaviour:
@@ -158,6 +159,12 @@ def _tier(header: str, value: str) -> str:
     return value.strip()
 
 
+def _error_type(header: str, value: str) -> str:
+    if not re.fullmatch(r"[a-z_]{1,64}", value.strip()):
+        raise MockRequestError(f"{header} must be an error type such as overloaded_error")
+    return value.strip()
+
+
 def _status(header: str, value: str) -> int:
     status = _number(header, value, int, 599)
     if status < 400:
@@ -180,6 +187,7 @@ _HEADERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "x-mock-truncate-after": ("truncate_after", lambda h, v: _number(h, v, int, _MAX_CHUNKS)),
     "x-mock-malformed": ("malformed", _flag),
     "x-mock-fixed-ids": ("fixed_ids", _flag),
+    "x-mock-stream-error": ("stream_error", _error_type),
 }
 
 

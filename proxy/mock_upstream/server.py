@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from proxy.mock_upstream import embeddings, payloads, responses
+from proxy.mock_upstream import embeddings, messages, payloads, responses
 from proxy.mock_upstream.options import (
     Behaviour,
     MockOptions,
@@ -45,6 +45,18 @@ _ORGANISATION_HEADERS = {
     "x-ratelimit-reset-tokens": "2ms",
     "access-control-allow-origin": "*",
 }
+# And what api.anthropic.com sends: the organisation, its rate limits.
+_ANTHROPIC_ORGANISATION_HEADERS = {
+    "anthropic-organization-id": "mock-organisation-uuid",
+    "anthropic-ratelimit-requests-limit": "4000",
+    "anthropic-ratelimit-requests-remaining": "3999",
+    "anthropic-ratelimit-requests-reset": "2026-12-01T00:00:01Z",
+    "anthropic-ratelimit-tokens-limit": "400000",
+    "anthropic-ratelimit-tokens-remaining": "399000",
+    "anthropic-ratelimit-tokens-reset": "2026-12-01T00:00:01Z",
+}
+_ANTHROPIC_SSE = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+_CACHE_LIMIT = 10_000
 
 
 class RecordedRequest(NamedTuple):
@@ -75,9 +87,12 @@ RECORDED_REQUESTS = web.AppKey("mock_recorded_requests", deque[RecordedRequest])
 STREAMS = web.AppKey("mock_streams", dict[str, StreamOutcome])
 _BASE = web.AppKey("mock_base_behaviour", Behaviour)
 _IDS: web.AppKey[Iterator[int]] = web.AppKey("mock_ids")
+# Messages API prompt cache: prefixes written so far (see messages.cache_plan), oldest first.
+_PROMPT_CACHE = web.AppKey("mock_prompt_cache", dict[bytes, None])
 
 Payload = dict[str, Any]
 Builder = Callable[[web.Request, Payload, Behaviour], Awaitable[web.StreamResponse]]
+ErrorBody = Callable[[int, str | None, str | None], bytes]
 
 
 def create_app(options: MockOptions | None = None) -> web.Application:
@@ -86,6 +101,7 @@ def create_app(options: MockOptions | None = None) -> web.Application:
     app[RECORDED_REQUESTS] = deque(maxlen=_RECORD_LIMIT)
     app[STREAMS] = {}
     app[_IDS] = itertools.count(1)
+    app[_PROMPT_CACHE] = {}
     app.router.add_post("/v1/chat/completions", _endpoint(_chat))
     app.router.add_post("/v1/completions", _endpoint(_completions))
     app.router.add_post("/v1/embeddings", _endpoint(_embeddings))
@@ -96,6 +112,9 @@ def create_app(options: MockOptions | None = None) -> web.Application:
     app.router.add_post(deployment + "/completions", _endpoint(_completions))
     app.router.add_post(deployment + "/embeddings", _endpoint(_embeddings))
     app.router.add_post("/openai/responses", _endpoint(_responses))
+    # Anthropic's Messages API, at the API root (its base URL has no /v1).
+    app.router.add_post("/v1/messages", _endpoint(_messages, messages.error_body))
+    app.router.add_post("/v1/messages/count_tokens", _endpoint(_count_tokens, messages.error_body))
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/_mock/requests", _list_recorded)
     app.router.add_delete("/_mock/requests", _clear_recorded)
@@ -108,6 +127,9 @@ def create_app(options: MockOptions | None = None) -> web.Application:
 async def _provider_headers(request: web.Request, response: web.StreamResponse) -> None:
     if request.path.startswith("/_mock/"):
         return
+    if request.path.startswith("/v1/messages"):  # Anthropic's (its request-id is set above)
+        response.headers.update(_ANTHROPIC_ORGANISATION_HEADERS)
+        return
     response.headers.update(_ORGANISATION_HEADERS)
     response.headers["x-request-id"] = "req_mock" + os.urandom(8).hex()
 
@@ -116,8 +138,8 @@ def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None)
     return web.Response(body=body, status=status, headers=headers or _JSON)
 
 
-def _bad_request(error: MockRequestError) -> web.Response:
-    return _json(payloads.error_body(400, str(error), error.param), status=400)
+def _bad_request(error: MockRequestError, error_body: ErrorBody) -> web.Response:
+    return _json(error_body(400, str(error), error.param), status=400)
 
 
 def _record(request: web.Request, body: bytes) -> None:
@@ -127,9 +149,12 @@ def _record(request: web.Request, body: bytes) -> None:
     )
 
 
-def _endpoint(build: Builder) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _endpoint(
+    build: Builder, error_body: ErrorBody = payloads.error_body
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Wraps a reply builder with what every POST endpoint shares: recording, parsing,
-    per-request behaviour, latency, forced errors and malformed bodies."""
+    per-request behaviour, latency, forced errors (in `error_body`'s shape: OpenAI's or
+    Anthropic's) and malformed bodies."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -138,17 +163,17 @@ def _endpoint(build: Builder) -> Callable[[web.Request], Awaitable[web.StreamRes
             payload = _parse(body)
             behaviour = resolve_behaviour(request.app[_BASE], request.headers, payload["model"])
         except MockRequestError as error:
-            return _bad_request(error)
+            return _bad_request(error, error_body)
         if behaviour.latency_s:
             await asyncio.sleep(behaviour.latency_s)
         if behaviour.status is not None:
-            return _forced_error(behaviour.status, behaviour.html_error)
+            return _forced_error(behaviour.status, behaviour.html_error, error_body)
         if behaviour.malformed and not payload.get("stream"):
             return _json(payloads.MALFORMED_BODY)
         try:
             return await build(request, payload, behaviour)
         except MockRequestError as error:
-            return _bad_request(error)
+            return _bad_request(error, error_body)
 
     return handle
 
@@ -169,12 +194,12 @@ def _parse(body: bytes) -> Payload:
     return payload
 
 
-def _forced_error(status: int, html: bool) -> web.Response:
+def _forced_error(status: int, html: bool, error_body: ErrorBody) -> web.Response:
     headers = {"Retry-After": "1"} if status == 429 else {}
     if html:
         headers["Content-Type"] = "text/html"
         return web.Response(body=payloads.html_error_page(status), status=status, headers=headers)
-    return _json(payloads.error_body(status), status=status, headers=_JSON | headers)
+    return _json(error_body(status, None, None), status=status, headers=_JSON | headers)
 
 
 def _ids(request: web.Request, b: Behaviour) -> tuple[int, int]:
@@ -252,14 +277,99 @@ async def _embeddings(request: web.Request, payload: Payload, b: Behaviour) -> w
     return _json(embeddings.embeddings(payload["model"], items, dimensions, as_base64, usage))
 
 
+def _offers_web_search(payload: Payload) -> bool:
+    tools = payload.get("tools")
+    return isinstance(tools, list) and any(
+        isinstance(t, dict) and str(t.get("type", "")).startswith("web_search") for t in tools
+    )
+
+
+def _called_tool(payload: Payload) -> str | None:
+    """The tool the answer calls: the one `tool_choice` names, or the first custom tool
+    when it requires one (`any`); otherwise none."""
+    choice, tools = payload.get("tool_choice"), payload.get("tools")
+    if not isinstance(choice, dict) or not isinstance(tools, list):
+        return None
+    if choice.get("type") == "tool" and isinstance(choice.get("name"), str):
+        return choice["name"]
+    if choice.get("type") == "any":
+        names = [t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        return names[0] if names else None
+    return None
+
+
+def _cached(request: web.Request, plan: messages.CachePlan | None) -> tuple[int, int, int]:
+    """(read, 5m write, 1h write) tokens of the request's cacheable prefix: written the
+    first time it is seen, read from then on (no expiry: tests run well within a TTL)."""
+    if plan is None:
+        return 0, 0, 0
+    cache = request.app[_PROMPT_CACHE]
+    if plan.key in cache:
+        return plan.tokens, 0, 0
+    if len(cache) >= _CACHE_LIMIT:
+        del cache[next(iter(cache))]
+    cache[plan.key] = None
+    return (0, plan.tokens, 0) if plan.ttl == "5m" else (0, 0, plan.tokens)
+
+
+def _check_messages(payload: Payload) -> list[Any]:
+    content = payload.get("messages")
+    if not isinstance(content, list) or not content:
+        raise MockRequestError("Field required", "messages")
+    return content
+
+
+async def _messages(request: web.Request, payload: Payload, b: Behaviour) -> web.StreamResponse:
+    _check_messages(payload)
+    max_tokens = payload.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise MockRequestError("Field required", "max_tokens")
+    number, _ = _ids(request, b)
+    searches = b.parts.web_searches or (1 if _offers_web_search(payload) else 0)
+    read, write_5m, write_1h = _cached(request, messages.cache_plan(payload))
+    base = b.usage(payloads.prompt_tokens(messages.prompt_of(payload)))
+    usage = None
+    if base is not None:
+        if b.forced_usage is not None:  # forced counts are the whole story
+            read = write_5m = write_1h = 0
+        tier = b.service_tier or "standard"
+        usage = messages.message_usage(
+            base, read=read, write_5m=write_5m, write_1h=write_1h, searches=searches, tier=tier
+        )
+    reply = messages.MessageReply(
+        mid=f"msg_mock{number}",
+        model=payload["model"],
+        chunks=b.chunks,
+        usage=usage,
+        tool=_called_tool(payload),
+        searches=searches,
+    )
+    request_id = {"request-id": f"req_mock{number}"}
+    if payload.get("stream"):
+        plan = messages.message_stream(reply, b.stream_error)
+        return await _send_stream(request, b, plan, reply.mid, _ANTHROPIC_SSE | request_id)
+    return _json(messages.message_body(reply), headers=_JSON | request_id)
+
+
+async def _count_tokens(request: web.Request, payload: Payload, b: Behaviour) -> web.Response:
+    _check_messages(payload)
+    number, _ = _ids(request, b)
+    headers = _JSON | {"request-id": f"req_mock{number}"}
+    return _json(messages.count_tokens_body(payload), headers=headers)
+
+
 async def _send_stream(
-    request: web.Request, b: Behaviour, plan: payloads.StreamPlan, stream_id: str
+    request: web.Request,
+    b: Behaviour,
+    plan: payloads.StreamPlan,
+    stream_id: str,
+    headers: dict[str, str] = _SSE,
 ) -> web.StreamResponse:
     streams = request.app[STREAMS]
     if len(streams) >= _RECORD_LIMIT:
         del streams[next(iter(streams))]
     streams[stream_id] = StreamOutcome("open")
-    response = web.StreamResponse(headers=_SSE)
+    response = web.StreamResponse(headers=headers)
     try:
         await response.prepare(request)
         outcome = await _write_events(request, response, b, plan)

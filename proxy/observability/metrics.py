@@ -275,13 +275,14 @@ class ProxyMetrics:
         self._auth_failures = CounterFamily(
             "costproxy_auth_failures_total",
             "Failed authentications, by kind: missing_api_key, invalid_api_key, "
-            "expired_api_key (client API), invalid_admin_token, invalid_metrics_token.",
+            "expired_api_key (client API), invalid_admin_token, invalid_metrics_token, "
+            "invalid_share_link (console).",
             ("kind",),
         )
         self._auth_blocked = CounterFamily(
             "costproxy_auth_blocked_total",
             "Requests refused (429) because their address failed to authenticate too often, "
-            "by realm: client, admin, metrics.",
+            "by realm: client, admin, metrics, console.",
             ("realm",),
         )
         self._store: Callable[[], tuple[bool, int, int]] | None = None

@@ -146,7 +146,11 @@ async def _attempt(
         target.provider.wire_model(target.model),
         duplicate_model=duplicate_model,
     )
-    headers = upstream_headers(request.headers, target.provider.headers(), target.forward_headers)
+    provider = target.provider
+    headers = upstream_headers(
+        request.headers, provider.headers(), target.forward_headers, provider.default_headers()
+    )
+    ex.price_context = ex.api.price_context(headers)
     try:
         async with _deadline(deadline):
             return await fetch(ex, body, headers, ex.payload.get("stream") is True), injected_usage

@@ -18,8 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from proxy.accounting import tokens
 from proxy.accounting.pricing import format_usd
 from proxy.accounting.sse import SSESplitter, event_data
-from proxy.accounting.stream_usage import StreamUsageWatcher
-from proxy.accounting.usage import completion_text, find_usage, parsed_reading
+from proxy.apis.base import StreamWatcher
 from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.providers.transport import TransportError, TransportTimeout, UpstreamResponse
@@ -75,12 +74,17 @@ def _timed_out(ex: Exchange) -> UpstreamError:
     )
 
 
+def _url(ex: Exchange) -> str:
+    url = ex.target.provider.url(ex.endpoint, ex.target.model)
+    if ex.query:
+        url += ("&" if "?" in url else "?") + ex.query
+    return url
+
+
 async def _send(ex: Exchange, body: bytes, headers: CIMultiDict[str]) -> UpstreamResponse:
     provider = ex.target.provider
     try:
-        return await provider.transport.post(
-            provider.url(ex.endpoint, ex.target.model), body, headers
-        )
+        return await provider.transport.post(_url(ex), body, headers)
     except TransportTimeout:
         raise _timed_out(ex) from None
     except TransportError as exc:
@@ -161,8 +165,8 @@ async def whole_response(ex: Exchange, answer: Answer) -> web.Response:
     """Relay a whole upstream answer as it came (any status), billed by its usage."""
     upstream, data = answer.upstream, answer.data or b""
     ex.upstream_status = ex.status = upstream.status
-    if 200 <= upstream.status < 300:
-        reading = find_usage(data, ex.endpoint)
+    if 200 <= upstream.status < 300 and ex.billed:
+        reading = ex.api.read_body(data, ex.endpoint)
         ex.usage, ex.answered_model = reading.usage, reading.model
         if ex.usage is None:
             await tokens.ready(ex.target.model)  # the estimate below counts with it
@@ -174,9 +178,11 @@ async def whole_response(ex: Exchange, answer: Answer) -> web.Response:
                     f"Provider {ex.target.provider.name!r} sent a malformed JSON answer.",
                     code="upstream_invalid_response",
                 ) from None
-            ex.completion_text = completion_text(ex.endpoint, parsed)
-            ex.answered_model = ex.answered_model or parsed_reading(parsed, ex.endpoint).model
-    elif not _passable(upstream.headers.get("Content-Type", ""), data):
+            ex.completion_text = ex.api.completion_text(ex.endpoint, parsed)
+            ex.answered_model = ex.answered_model or ex.api.read_parsed(parsed, ex.endpoint).model
+    elif not 200 <= upstream.status < 300 and not _passable(
+        upstream.headers.get("Content-Type", ""), data
+    ):
         retry_after = upstream.headers.get("Retry-After")
         raise UpstreamError(
             f"Provider {ex.target.provider.name!r} answered HTTP {upstream.status} "
@@ -316,7 +322,7 @@ async def relay_stream(
         ex.upstream_status = ex.status = 200
         ex.first_byte_at = answer.at
         ex.stream_counter = counter = tokens.TokenCounter(ex.target.model)
-        watcher = StreamUsageWatcher(
+        watcher = ex.api.stream_watcher(
             ex.endpoint, suppress_usage_chunk=injected_usage, text_sink=counter.add
         )
         splitter = SSESplitter()
@@ -371,7 +377,7 @@ async def relay_stream(
             upstream.close()  # stop the upstream generating tokens nobody will read
 
 
-def _settle_stream(ex: Exchange, watcher: StreamUsageWatcher, client_gone: bool) -> None:
+def _settle_stream(ex: Exchange, watcher: StreamWatcher, client_gone: bool) -> None:
     """What the stream told about its billing, onto the exchange."""
     watcher.finish()
     ex.usage, ex.answered_model, ex.service_tier = (
@@ -379,8 +385,11 @@ def _settle_stream(ex: Exchange, watcher: StreamUsageWatcher, client_gone: bool)
         watcher.model,
         watcher.service_tier,
     )
+    ex.partial_usage = watcher.partial
     ex.stream_error = watcher.error
-    if client_gone:
+    if watcher.error is not None:
+        # The status the stream's error stands for, even when the client left after it:
+        # SDKs raise on an error event and hang up, maybe before the upstream's end.
+        ex.status = watcher.error.status
+    elif client_gone:
         ex.status = 499  # the client went away: bill what the provider bills for it
-    elif watcher.error is not None:
-        ex.status = watcher.error.status  # the status the stream's error stands for

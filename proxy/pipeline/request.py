@@ -13,7 +13,13 @@ from proxy.errors import BadRequestError, PayloadTooLargeError
 from proxy.headers import HeaderAllowlist
 from proxy.pipeline.body_encoding import body_encoding, inflate
 
-__all__ = ["has_duplicate_model", "read_payload", "upstream_body", "upstream_headers"]
+__all__ = [
+    "check_payload",
+    "has_duplicate_model",
+    "read_payload",
+    "upstream_body",
+    "upstream_headers",
+]
 
 # Which top-level fields each endpoint requires, and the JSON types the proxy relies on.
 _REQUIRED: dict[str, tuple[str, type | tuple[type, ...]]] = {
@@ -31,9 +37,10 @@ _USAGE_OPTION = frozenset({"chat.completions", "completions"})
 
 
 async def read_payload(
-    request: web.Request, endpoint: str, max_bytes: int, *, accept_compressed: bool = False
+    request: web.Request, max_bytes: int, *, accept_compressed: bool = False
 ) -> tuple[bytes, dict]:
-    """The raw body and its parsed JSON, checked; parsed once for the whole request.
+    """The raw body and its parsed JSON object; parsed once for the whole request (its
+    API checks the fields: apis.Api.check_payload).
 
     A compressed body (only with `accept_compressed`) is decoded here, within max_bytes:
     the server runs with aiohttp's own decompression off (see server.serve), so what
@@ -58,7 +65,6 @@ async def read_payload(
         ) from None
     if not isinstance(payload, dict):
         raise BadRequestError("The request body must be a JSON object.", code="invalid_json")
-    check_payload(endpoint, payload)
     return raw, payload
 
 
@@ -67,7 +73,8 @@ def _too_large(max_bytes: int) -> PayloadTooLargeError:
 
 
 def check_payload(endpoint: str, payload: dict) -> None:
-    """The types the proxy itself relies on; everything else is the upstream's to judge."""
+    """The types the proxy itself relies on in an OpenAI-API request; everything else is
+    the upstream's to judge."""
     model = payload.get("model")
     if model is None:
         raise BadRequestError(
@@ -168,10 +175,15 @@ def upstream_body(
 
 
 def upstream_headers(
-    client_headers: Mapping[str, str], provider_headers: dict[str, str], allowed: HeaderAllowlist
+    client_headers: Mapping[str, str],
+    provider_headers: dict[str, str],
+    allowed: HeaderAllowlist,
+    defaults: Mapping[str, str] | None = None,
 ) -> CIMultiDict[str]:
     """The headers of an upstream request: the client's that `allowed` lets through (an
-    allowlist: see proxy.headers), the content type, and the provider's own, which win."""
+    allowlist: see proxy.headers), the content type, the provider's own (its key, and the
+    config's `headers`, which win); then `defaults` for what none of these set (e.g.
+    Anthropic's `anthropic-version`)."""
     headers: CIMultiDict[str] = CIMultiDict()
     connection_listed: set[str] | None = None
     for name, value in client_headers.items():
@@ -186,4 +198,6 @@ def upstream_headers(
             headers.add(name, value)
     headers["Content-Type"] = "application/json"
     headers.update(provider_headers)
+    for name, value in (defaults or {}).items():
+        headers.setdefault(name, value)
     return headers

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from proxy.config import ProviderConfig
+from proxy.providers.anthropic import AnthropicProvider
 from proxy.providers.azure import AzureProvider
 from proxy.providers.base import ENDPOINT_PATHS, Provider
 from proxy.providers.openai import OpenAIProvider
 from proxy.providers.transport import AiohttpTransport, TransportFactory
 
-__all__ = ["ENDPOINT_PATHS", "AzureProvider", "OpenAIProvider", "Provider", "build_provider"]
+__all__ = [
+    "ENDPOINT_PATHS",
+    "AnthropicProvider",
+    "AzureProvider",
+    "OpenAIProvider",
+    "Provider",
+    "build_provider",
+]
 
-_KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "azure": AzureProvider}
+_KINDS: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "azure": AzureProvider,
+    "anthropic": AnthropicProvider,
+}
 
 
 def build_provider(

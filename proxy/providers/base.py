@@ -23,6 +23,7 @@ class Provider:
     """One upstream API. Subclasses say how to address it and authenticate to it."""
 
     kind = "base"
+    api = "openai"  # the client API it serves (see config.API_OF_KIND)
     # The client headers the kind's API defines (Content-Type is the proxy's own), and
     # the provider headers, beyond every kind's RESPONSE_HEADERS, that describe an answer.
     request_headers: tuple[str, ...] = ("Accept",)
@@ -50,6 +51,10 @@ class Provider:
         )
 
     def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def default_headers(self) -> dict[str, str]:
+        """Headers sent upstream when neither the client nor the config sets them."""
         return {}
 
     def url(self, endpoint: str, model: str) -> str:

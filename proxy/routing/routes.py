@@ -66,6 +66,7 @@ class Route:
     backoff_max_s: float = 8.0
     on_client_disconnect: OnClientDisconnect = "drain"
     drain_timeout_s: float = 120.0
+    api: str = "openai"  # the client API it serves: its targets' ("openai" | "anthropic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,5 +189,6 @@ def build_routes(
             backoff_max_s=config.backoff_max_s,
             on_client_disconnect=config.on_client_disconnect or streams.on_client_disconnect,
             drain_timeout_s=config.drain_timeout_s or streams.drain_timeout_s,
+            api=targets[0].provider.api,  # one API per route: checked by the config
         )
     return routes

@@ -8,7 +8,9 @@ from typing import Protocol
 
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import Limiter
+from proxy.access.shares import ShareLink
 from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.accounting.rollups import CustomerRanking, RankBy, RecentPage
 from proxy.budgets.rules import (
     BudgetRule,
     CounterState,
@@ -151,6 +153,53 @@ class Store(Protocol):
 
     async def delete_customer(self, customer_id: str) -> bool:
         """Delete the customer and revoke its issued keys; False when unknown."""
+
+    # The console's reads (proxy/console): kept beside the per-customer aggregates, written
+    # with them atomically per record, so pages never scan the usage log.
+
+    async def global_rows(self, *, from_day: date, to_day: date) -> list[AggregateRow]:
+        """Daily rows of all customers together (customer ""), one per (day, route,
+        provider, model)."""
+
+    async def global_what_if_rows(self, *, from_day: date, to_day: date) -> list[WhatIfRow]: ...
+
+    async def minute_totals(self, *, from_ms: int, to_ms: int) -> Totals:
+        """Totals of all customers in the whole UTC minutes in [from_ms, to_ms) (the last
+        day at most)."""
+
+    async def rank_customers(
+        self,
+        *,
+        from_day: date,
+        to_day: date,
+        by: RankBy = "cost",
+        descending: bool = True,
+        search: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> CustomerRanking:
+        """A page of the customers with traffic in the range, ordered by `by` (ties by
+        name), with exact totals; `search` is a case-insensitive part of the name."""
+
+    async def recent_usage(
+        self,
+        *,
+        customer: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> RecentPage:
+        """Usage records newest first, filtered; `cursor` from the previous page."""
+
+    async def put_share(self, share: ShareLink) -> None: ...
+
+    async def find_share(self, sha256: str) -> ShareLink | None: ...
+
+    async def list_shares(self, customer: str | None) -> list[ShareLink]: ...
+
+    async def revoke_share(self, share_id: str, now_ms: int) -> bool:
+        """Mark a link revoked (kept, so the list shows it); False when unknown."""
 
     # Shared state between proxy instances.
 

@@ -1,9 +1,11 @@
 """The shared production store: many proxy instances write one Redis (Cluster-ready layout).
 
 One usage record is one record_usage Lua script call (everything in the customer's slot,
-atomically) plus two idempotent cross-slot writes (the customer set and the request-id
-lookup key). Records written concurrently share one non-transactional pipeline: one round
-trip per batch (group commit). See `redis_layout` for the keys.
+and the console's whole-deployment figures, atomically) plus two idempotent cross-slot
+writes (the customer set and the request-id lookup key). On a Redis Cluster the console's
+figures, in their own slot, take a second script call (record_console, idempotent too).
+Records written concurrently share one non-transactional pipeline: one round trip per batch
+(group commit). See `redis_layout` and `console_redis` for the keys.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import date
-from importlib.resources import files
 from typing import Any
 
 import orjson
@@ -40,6 +41,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_redis import RedisBudgets
+from proxy.store.console_redis import ConsoleLayout, RedisConsoleMixin, lua_source
 from proxy.store.jobs_redis import RedisJobsMixin
 from proxy.store.keys_redis import RedisKeysMixin
 from proxy.store.redis_client import RedisClient
@@ -59,7 +61,7 @@ try:
 except ImportError:  # optional: redis-py's own (pure-Python) packer is used instead
     _hiredis_pack = None  # type: ignore[assignment]  # the function or None, checked before use
 
-_RECORD_SCRIPT = "record_usage_v2.lua"
+_RECORD_SCRIPT = "record_usage_v3.lua"
 # HGETALLs per pipeline in aggregate_rows: big enough for a year of one customer in one
 # round trip, small enough not to stall Redis on one huge reply.
 _READ_BATCH = 512
@@ -77,7 +79,7 @@ class _HiredisPackingConnection(Connection):
         return [_hiredis_pack(args)]
 
 
-class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
+class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin, RedisConsoleMixin):
     """A `Store` on Redis. All numbers are integer HINCRBYs; nothing is ever a float.
 
     Day, month and log keys expire `retention_days` after their last write; the per-customer
@@ -105,6 +107,8 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
         self.url = url
         self.cluster_nodes = tuple(cluster_nodes)
         self.layout = KeyLayout(key_prefix)
+        self.console = ConsoleLayout(key_prefix)
+        self._console_script: AsyncScript | None = None
         self.usage_log_maxlen = usage_log_maxlen
         self.max_connections = max_connections
         self._data_ttl = retention_days * _SECONDS_PER_DAY
@@ -149,12 +153,14 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
                 retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.01), retries=3),
             )
             self._client = aioredis.Redis.from_pool(pool)
-        lua = files("proxy.store").joinpath("lua", _RECORD_SCRIPT).read_text(encoding="utf-8")
+        lua = lua_source(_RECORD_SCRIPT)
         self._script = self._client.register_script(lua)
+        console_lua = self._load_console_script(self._client)
         try:
             # Loading now fails fast when Redis is unreachable, and spares the first
             # request a NOSCRIPT round trip.
             await self._client.script_load(lua)
+            await self._client.script_load(console_lua)
             await self._open_budgets(self._client)
         except BaseException:
             await self.close()
@@ -164,7 +170,7 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
         if self._writer is not None:
             await asyncio.shield(self._writer)  # records already accepted are written first
         client, self._client = self._client, None
-        self._script = None
+        self._script = self._console_script = None
         if client is not None and client is not self._given_client:
             await client.aclose()
 
@@ -207,8 +213,10 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
             self._writer = None
 
     def _script_call(self, record: UsageRecord) -> tuple[tuple[str, ...], tuple]:
-        """KEYS and ARGV of the record_usage script for one record."""
+        """KEYS and ARGV of the record_usage script for one record (on a cluster, without
+        the console's: `_console_call` has them)."""
         keys = self.layout.record_keys(record.customer, utc_day(record.ts_ms))
+        console = not self.cluster_nodes
         tags = [escape(tag) for tag in tag_dims(record)] if record.tags else [""]
         alternatives = [
             item for name, nusd in sorted(record.what_if.items()) for item in (escape(name), nusd)
@@ -234,8 +242,11 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
             *tags,
             len(alternatives) // 2,
             *alternatives,
+            *(self._console_values(record) if console else ()),
             *metrics,
         )
+        if console:
+            keys = (*keys, *self._console_keys(record))
         return keys, args
 
     async def _write_batch(self, records: list[UsageRecord]) -> list[bool | Exception]:
@@ -292,16 +303,20 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
     async def _write_on_cluster(
         self, record: UsageRecord, keys: Sequence[str], args: Sequence[object]
     ) -> bool:
-        # A cluster pipeline may not carry EVALSHA: the script goes on its own, at the
+        # A cluster pipeline may not carry EVALSHA: each script goes on its own, at the
         # same time as a pipeline of the two writes outside the customer's slot.
         client, script = self._opened()
+        console_keys, console_args = self._console_call(record, args)
         layout = self.layout
         pointer = f"{record.customer}\n{keys[0].rsplit(':', 1)[1]}"
         async with self._cluster_writes, client.pipeline() as pipe:
             pipe.sadd(layout.customers, record.customer)
             pipe.set(layout.request(record.request_id), pointer, ex=self._request_ttl)
             results = await asyncio.gather(
-                _evalsha(client, script, keys, args), pipe.execute(), return_exceptions=True
+                _evalsha(client, script, keys, args),
+                _evalsha(client, self._console(), console_keys, console_args),
+                pipe.execute(),
+                return_exceptions=True,
             )
         for result in results:
             if isinstance(result, BaseException):
@@ -380,6 +395,11 @@ class RedisStore(RedisBudgets, RedisKeysMixin, RedisJobsMixin):
         if self._client is None or self._script is None:
             raise RuntimeError("RedisStore is not open")
         return self._client, self._script
+
+    def _console(self) -> AsyncScript:
+        if self._console_script is None:
+            raise RuntimeError("RedisStore is not open")
+        return self._console_script
 
 
 def _cluster_node(node: str) -> ClusterNode:

@@ -118,20 +118,25 @@ def rows_from_hash(
 ) -> list[AggregateRow]:
     """The aggregate rows held in one daily hash (as returned by HGETALL)."""
     with_dim = breakdown != "base"
-    rows: dict[tuple[str, ...], AggregateRow] = {}
+    rows: dict[str, AggregateRow] = {}
     for field, value in fields.items():
-        parts = [unescape(part) for part in field.split(FIELD_SEP)]
-        if len(parts) != 4 + with_dim:
+        # The row's part is split and unescaped once per row, not once per metric.
+        ident, _, metric = field.rpartition(FIELD_SEP)
+        if not ident:
             raise ValueError(f"malformed aggregate field {field!r} in {breakdown} of {day}")
-        *ident, metric = parts
         # A newer proxy may add metrics during a rolling deploy; this one cannot show them.
         if metric not in _KNOWN_METRICS:
             continue
-        row = rows.get(tuple(ident))
+        row = rows.get(ident)
         if row is None:
-            dim = ident[0] if with_dim else None
-            route, provider, model = ident[with_dim:]
-            row = rows[tuple(ident)] = AggregateRow(customer, day, route, provider, model, dim=dim)
+            parts = ident.split(FIELD_SEP)
+            if "%" in ident:  # rare: only escaped names need decoding
+                parts = [unescape(part) for part in parts]
+            if len(parts) != 3 + with_dim:
+                raise ValueError(f"malformed aggregate field {field!r} in {breakdown} of {day}")
+            dim = parts[0] if with_dim else None
+            route, provider, model = parts[with_dim:]
+            row = rows[ident] = AggregateRow(customer, day, route, provider, model, dim=dim)
         setattr(row.totals, metric, getattr(row.totals, metric) + int(value))
     return list(rows.values())
 

@@ -30,6 +30,7 @@ from proxy.store.buckets import (
     what_if_sort_key,
 )
 from proxy.store.budgets_sqlite import BUDGET_SCHEMA, SQLiteBudgets
+from proxy.store.console_sqlite import SQLiteConsoleMixin
 from proxy.store.jobs_sqlite import JOBS_SCHEMA, SQLiteJobsMixin
 from proxy.store.keys_sqlite import KEYS_SCHEMA, SQLiteKeysMixin
 from proxy.store.sqlite_schema import (
@@ -61,7 +62,7 @@ log = logging.getLogger("costproxy.store")
 T = TypeVar("T")
 
 
-class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin):
+class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin, SQLiteConsoleMixin):
     """A `Store` in one SQLite file (WAL mode); parent directories are created on open.
 
     The usage log keeps at most about `usage_log_max_rows` rows: the oldest are deleted every
@@ -183,6 +184,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin):
                 columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
                 for ddl in missing_metric_columns(table, columns):
                     conn.execute(ddl)
+            self._prepare_console(conn)
             # A process that restarts before `usage_log_trim_every` inserts would never trim.
             self._trim(conn)
         except BaseException:
@@ -215,6 +217,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin):
         try:
             conn = self._connection()
             conn.execute("BEGIN")
+            self._begin_console()
             for record, _ in batch:
                 # A savepoint per record: each is still all or nothing, and a record that
                 # fails (its caller gets the error) does not fail the others of the batch.
@@ -225,6 +228,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin):
                     conn.execute("ROLLBACK TO record")
                     results.append(error)
                 conn.execute("RELEASE record")
+            self._write_console(conn)  # the batch's console figures, in its transaction
             conn.execute("COMMIT")
         except BaseException as error:
             if self._conn is not None and self._conn.in_transaction:
@@ -256,6 +260,7 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin):
         if self._inserts_since_trim >= self.usage_log_trim_every:
             self._inserts_since_trim = 0
             self._trim(conn)
+        self._add_console(record)  # last: only a record that is written counts there
         return True
 
     def _ping(self) -> None:

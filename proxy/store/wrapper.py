@@ -15,7 +15,9 @@ from typing import Literal, TypeVar
 
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import Limiter
+from proxy.access.shares import ShareLink
 from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.accounting.rollups import CustomerRanking, RankBy, RecentPage
 from proxy.budgets.rules import (
     BudgetRule,
     CounterState,
@@ -213,6 +215,81 @@ class StoreWrapper:
     async def delete_customer(self, customer_id: str) -> bool:
         return await self._around(
             "delete_customer", lambda: self.inner.delete_customer(customer_id), "admin"
+        )
+
+    # The console's reads, and its share links.
+
+    async def global_rows(self, *, from_day: date, to_day: date) -> list[AggregateRow]:
+        return await self._around(
+            "global_rows", lambda: self.inner.global_rows(from_day=from_day, to_day=to_day), "read"
+        )
+
+    async def global_what_if_rows(self, *, from_day: date, to_day: date) -> list[WhatIfRow]:
+        return await self._around(
+            "global_what_if_rows",
+            lambda: self.inner.global_what_if_rows(from_day=from_day, to_day=to_day),
+            "read",
+        )
+
+    async def minute_totals(self, *, from_ms: int, to_ms: int) -> Totals:
+        return await self._around(
+            "minute_totals", lambda: self.inner.minute_totals(from_ms=from_ms, to_ms=to_ms), "read"
+        )
+
+    async def rank_customers(
+        self,
+        *,
+        from_day: date,
+        to_day: date,
+        by: RankBy = "cost",
+        descending: bool = True,
+        search: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> CustomerRanking:
+        return await self._around(
+            "rank_customers",
+            lambda: self.inner.rank_customers(
+                from_day=from_day,
+                to_day=to_day,
+                by=by,
+                descending=descending,
+                search=search,
+                offset=offset,
+                limit=limit,
+            ),
+            "read",
+        )
+
+    async def recent_usage(
+        self,
+        *,
+        customer: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> RecentPage:
+        return await self._around(
+            "recent_usage",
+            lambda: self.inner.recent_usage(
+                customer=customer, model=model, status=status, cursor=cursor, limit=limit
+            ),
+            "read",
+        )
+
+    async def put_share(self, share: ShareLink) -> None:
+        await self._around("put_share", lambda: self.inner.put_share(share), "admin")
+
+    async def find_share(self, sha256: str) -> ShareLink | None:
+        return await self._around("find_share", lambda: self.inner.find_share(sha256), "admin")
+
+    async def list_shares(self, customer: str | None) -> list[ShareLink]:
+        return await self._around("list_shares", lambda: self.inner.list_shares(customer), "admin")
+
+    async def revoke_share(self, share_id: str, now_ms: int) -> bool:
+        return await self._around(
+            "revoke_share", lambda: self.inner.revoke_share(share_id, now_ms), "admin"
         )
 
     # Shared state between proxy instances: long-lived objects, passed through.

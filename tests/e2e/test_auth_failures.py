@@ -184,3 +184,25 @@ async def test_any_credentials_get_401_or_429_and_no_5xx(
             text = await resp.text()
     assert resp.status in (401, 429), text
     assert "Traceback" not in text
+
+
+async def test_the_consoles_login_and_shared_links_are_throttled_too(
+    proxy: ServerProcess,
+) -> None:
+    """The console's login form takes the admin token: guessing it there is guessing it
+    on the admin API (one count); guessing shared links is counted on its own."""
+    async with session_from("127.0.0.8") as guesser:
+        statuses = []
+        for i in range(THRESHOLD + 1):
+            async with guesser.post(
+                proxy.url + "/ui/login", data={"token": f"guess-{i}", "next": "/ui/"}
+            ) as resp:
+                statuses.append(resp.status)
+        assert statuses == [401] * THRESHOLD + [429]
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert (await admin_status(guesser, proxy.url, ADMIN_TOKEN))[0] == 429  # one count
+        shares = []
+        for i in range(THRESHOLD + 1):
+            async with guesser.get(proxy.url + f"/ui/share/not-a-share-{i}") as resp:
+                shares.append(resp.status)
+        assert shares == [404] * THRESHOLD + [429]

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiohttp import web
+from anthropic import Anthropic
 from openai import OpenAI
 
 from tests.support.procs import REPO, ServerProcess, costproxy, free_port
@@ -26,7 +27,11 @@ QUICKSTART = str(REPO / "config/quickstart.yaml")
 
 def clean_env(home: Path) -> dict[str, str]:
     """The environment of a user who set nothing."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COSTPROXY_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "ANTHROPIC_", "COSTPROXY_"))
+    }
     return {**env, "HOME": str(home), "PYTHONUNBUFFERED": "1"}
 
 
@@ -111,6 +116,25 @@ def test_the_first_hour(quickstart: ServerProcess, tmp_path: Path):
     assert token not in quickstart.logs().split("admin token:")[0]
     after = ok(run(tmp_path, "report", "--group-by", "customer,model")).splitlines()
     assert next(line.split() for line in after if line.startswith("acme"))[:4] == acme[:4]
+
+
+def test_the_quickstart_serves_claude_on_the_messages_api(
+    quickstart: ServerProcess, tmp_path: Path
+):
+    """Without ANTHROPIC_API_KEY the Claude routes answer from the fake upstream's Messages
+    API, billed at Anthropic's list price."""
+    banner = quickstart.logs()
+    assert "Claude:       the bundled fake upstream's Messages API at" in banner
+    with Anthropic(base_url=quickstart.url, api_key="sk-demo-acme", max_retries=0) as claude:
+        message = claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert message.content[0].text
+    # Claude Haiku 4.5 at Anthropic's list price, $1 / $5 per 1M: 1,000 / 5,000 a token.
+    nusd = message.usage.input_tokens * 1000 + message.usage.output_tokens * 5000
+    lines = ok(run(tmp_path, "report", "--group-by", "customer,model")).splitlines()
+    acme = next(line.split() for line in lines if line.startswith("acme"))
+    assert acme[:5] == ["acme", "claude-haiku-4-5", f"0.{nusd:09d}", f"0.{nusd:09d}", "1"]
 
 
 def test_commands_take_their_target_on_the_subcommand(quickstart: ServerProcess, tmp_path: Path):

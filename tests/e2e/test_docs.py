@@ -41,6 +41,7 @@ EXPECTED_SKIPS = {
         "export OPENAI_API_KEY=sk-… ACME_KEY=… BACKEND_KEY=… COSTPROXY_ADMIN_TOKEN=…",
     ),
     ("docs/performance.md", "make bench"),
+    ("docs/console.md", "costproxy customers unshare share_…"),
     (
         "docs/reconcile.md",
         "OPENAI_ADMIN_KEY=sk-admin-… costproxy reconcile --config config/costproxy.yaml \\",

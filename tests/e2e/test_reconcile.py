@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import anthropic
 import orjson
 import pytest
 from openai import AsyncOpenAI
@@ -28,6 +29,7 @@ from tests.support.reconcile_stack import (
     SNAPSHOTS,
     anthropic_report,
     billed,
+    billed_message,
     openai_report,
 )
 from tests.support.report_api import OPENAI_KEY, Billed, FakeReportAPI, Fault
@@ -69,6 +71,14 @@ def config(upstream_url: str, fake: FakeReportAPI, directory: Path) -> dict:
             "openai": provider(openai_report(fake)),
             "est": provider(openai_report(fake, "proj_est")),
             "claude": provider(anthropic_report(fake)),
+            # Anthropic's own Messages API (the fake upstream's, at its root).
+            "claude-native": {
+                "kind": "anthropic",
+                "base_url": upstream_url,
+                "api_key": "${T_UPSTREAM_KEY}",
+                "forward_headers": ["x-mock-*"],
+                "report": anthropic_report(fake, "proj_native"),
+            },
         },
         "models": {
             "gpt-4o-mini": {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]},
@@ -79,12 +89,16 @@ def config(upstream_url: str, fake: FakeReportAPI, directory: Path) -> dict:
             "claude-sonnet-4-5": {
                 "targets": [{"provider": "claude", "model": "claude-sonnet-4-5"}]
             },
+            "claude-haiku-4-5": {
+                "targets": [{"provider": "claude-native", "model": "claude-haiku-4-5"}]
+            },
         },
         "prices": {
             "openai/gpt-4o-mini": price("gpt-4o-mini"),
             "openai/text-embedding-3-small": price("text-embedding-3-small"),
             "est/gpt-4o-mini": price("gpt-4o-mini"),
             "claude/claude-sonnet-4-5": price("claude-sonnet-4-5"),
+            "claude-native/claude-haiku-4-5": price("claude-haiku-4-5"),
         },
         "keys": [{"key": "${T_ACME_KEY}", "customer": "acme"}],
     }
@@ -391,3 +405,41 @@ def test_an_error_answer_saved_as_a_report_exits_2(setup: Setup, tmp_path: Path)
     assert (
         "this is an error answer, not a report: You have insufficient permissions" in result.stderr
     )
+
+
+async def test_messages_api_traffic_reconciles_with_its_cache_writes(setup: Setup) -> None:
+    """Anthropic's own API through the proxy (a 1-hour cache write, then a read, and a
+    5-minute write): Anthropic's usage and cost reports of the same traffic match the
+    proxy's records, cache writes by lifetime included."""
+    day, mine = today(), []
+    async with anthropic.AsyncAnthropic(
+        base_url=setup.proxy.url, api_key=ACME_KEY, max_retries=0
+    ) as client:
+        for text, ttl in (("Manual A. " * 50, "1h"), ("Manual A. " * 50, "1h"), ("B. " * 80, "5m")):
+            system = [
+                {"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}
+            ]
+            message = await client.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=32,
+                system=system,
+                messages=MESSAGES,  # type: ignore[arg-type]
+            )
+            mine.append(billed_message(day, "claude-haiku-4-5", message.usage, "proj_native"))
+    assert [b.cache_write_1h_tokens > 0 for b in mine] == [True, False, False]
+    assert mine[1].cached_input_tokens > 0 and mine[2].cache_write_5m_tokens > 0
+    setup.fake.billed = [*setup.fake.billed, *mine]
+    await settled(setup)
+    answer = as_json(
+        reconcile(setup, "--provider", "claude-native", *window(), "--fetch", "--json")
+    )
+    assert answer["matched"] is True, answer
+    (row,) = answer["rows"]
+    assert (row["model"], row["report_models"]) == (
+        "claude-haiku-4-5",
+        ["claude-haiku-4-5-20251001"],
+    )
+    writes = sum(b.cache_write_5m_tokens + b.cache_write_1h_tokens for b in mine)
+    assert row["proxy"]["cache_write_tokens"] == row["provider"]["cache_write_tokens"] == writes
+    assert row["proxy"]["input_tokens"] == sum(b.input_tokens for b in mine)
+    assert row["proxy"]["cost_usd"] == row["provider"]["cost_usd"] != "0.000000000"

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from proxy.budgets.rules import MAX_AMOUNT_NUSD
 from proxy.store import RedisStore
 from proxy.store.budgets_redis import budget_key
-from tests.support.records import make_record, total_of
+from tests.support.records import make_record, total_of, ts
 from tests.support.redis_server import RedisServer
 
 RETENTION_DAYS = 30
@@ -49,7 +49,10 @@ async def test_what_one_record_writes(store: RedisStore, raw: aioredis.Redis) ->
         *(f"{p}{c}:{kind}:2026-11-28" for kind in ("d", "dt", "de", "rid")),
         f"{p}{c}:m:2026-11",
         f"{p}{c}:log",
-    }
+        # The console's whole-deployment keys (no what-if hash: the record has none).
+        *(k for k in store.console.record_keys("2026-11-28", record.ts_ms // 60_000)
+          if ":dw:" not in k),
+    }  # fmt: skip
     base = "gpt-4o\x1fopenai\x1fgpt-4o-2024-08-06\x1f"
     # Integer strings only, and zero counters are not stored at all.
     assert await raw.hgetall(f"{p}{c}:d:2026-11-28") == {
@@ -175,3 +178,18 @@ async def test_the_budget_scripts_bound_what_they_are_given(
     assert settled[4] == 0  # the hold released, exactly
     counter = await raw.hgetall(keys[-1])
     assert all(v.lstrip("-").isdigit() for k, v in counter.items() if k != "pid"), counter
+
+
+async def test_every_console_key_expires(store: RedisStore, raw: aioredis.Redis) -> None:
+    # The day's first record sets the TTLs; later ones (and later days) must leave none out.
+    days = ["2026-11-28T12:00:00", "2026-11-28T12:05:00", "2026-11-29T00:00:01"]
+    for at in days:
+        await store.record_usage(make_record(ts_ms=ts(at), what_if={"ai21/jamba": 5}))
+    keys = await raw.keys(f"{store.console.g}*")
+    assert len(keys) > 20
+    for key in keys:
+        ttl = await raw.ttl(key)
+        if ":min:" in key:
+            assert 0 < ttl <= 2 * 86_400, key
+        else:
+            assert RETENTION_DAYS * 86_400 - 60 < ttl <= RETENTION_DAYS * 86_400, key

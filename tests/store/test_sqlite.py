@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from contextlib import closing
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,45 @@ async def test_a_file_from_before_what_if_gains_the_column(tmp_path: Path) -> No
         assert await store.get_usage(new.request_id) == new
     finally:
         await store.close()
+
+
+async def test_a_store_from_before_the_console_gets_its_console_figures_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    store = SQLiteStore(path)
+    await store.open()
+    records = [
+        make_record(customer=f"c{i % 3}", ts_ms=1_795_000_000_000 + i * 3_600_000, cost_nusd=i + 1,
+                    what_if={"ai21/jamba-large": i})
+        for i in range(100)
+    ]  # fmt: skip
+    try:
+        for record in records:
+            await store.record_usage(record)
+        first, last = date(2026, 1, 1), date(2027, 1, 1)
+        expected = (
+            await store.global_rows(from_day=first, to_day=last),
+            await store.global_what_if_rows(from_day=first, to_day=last),
+            await store.rank_customers(from_day=first, to_day=last),
+        )
+    finally:
+        await store.close()
+    # What a file written by an older version looks like: no console tables at all.
+    with closing(sqlite3.connect(path)) as conn:
+        for table in ("console_daily", "console_what_if", "console_customer_blocks",
+                      "console_minute", "console_meta"):  # fmt: skip
+            conn.execute(f"DROP TABLE {table}")
+    for _ in range(2):  # filled on the first open only: the second must not add again
+        store = SQLiteStore(path)
+        await store.open()
+        try:
+            assert (
+                await store.global_rows(from_day=first, to_day=last),
+                await store.global_what_if_rows(from_day=first, to_day=last),
+                await store.rank_customers(from_day=first, to_day=last),
+            ) == expected
+        finally:
+            await store.close()
+    assert expected[2].count == 3
+    assert sum(r.totals.cost_nusd for r in expected[2].rows) == total_of(records).cost_nusd

@@ -14,6 +14,7 @@ __all__ = [
     "SNAPSHOTS",
     "anthropic_report",
     "billed",
+    "billed_message",
     "openai_report",
 ]
 
@@ -26,12 +27,20 @@ PRICES: dict[str, dict[str, str]] = {
     "gpt-4o-mini": {"input": "0.15", "cached_input": "0.075", "output": "0.6"},
     "text-embedding-3-small": {"input": "0.02", "output": "0"},
     "claude-sonnet-4-5": {"input": "3", "cached_input": "0.3", "output": "15"},
+    "claude-haiku-4-5": {
+        "input": "1",
+        "cached_input": "0.1",
+        "cache_write_5m": "1.25",
+        "cache_write_1h": "2",
+        "output": "5",
+    },
     "gpt-4.1-nano": {"input": "0.1", "cached_input": "0.025", "output": "0.4"},
 }
 # The dated names the reports use for the names the config routes to.
 SNAPSHOTS = {
     "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
     "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5": "claude-haiku-4-5-20251001",
     "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
 }
 
@@ -77,4 +86,25 @@ def billed(
         project_id=project,
         endpoint=endpoint,
         provider=provider,
+    )
+
+
+def billed_message(day: date, model: str, usage: Any, project: str) -> Billed:
+    """What Anthropic bills for one Messages API answer, from the usage it carried (an
+    `anthropic` SDK usage object: input_tokens exclude cache reads and writes)."""
+    split = usage.cache_creation
+    write_1h = split.ephemeral_1h_input_tokens if split is not None else 0
+    writes = usage.cache_creation_input_tokens or 0
+    read = usage.cache_read_input_tokens or 0
+    return Billed(
+        day,
+        model,
+        requests=1,
+        input_tokens=usage.input_tokens + read + writes,
+        cached_input_tokens=read,
+        cache_write_5m_tokens=writes - write_1h,
+        cache_write_1h_tokens=write_1h,
+        output_tokens=usage.output_tokens,
+        project_id=project,
+        provider="anthropic",
     )

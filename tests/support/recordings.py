@@ -1,6 +1,7 @@
-"""The recorded provider responses under tests/fixtures/recordings/openai: each a body
-(the bytes the provider sent) and its metadata (status, content type, request, and the
-billable figures derived by hand from the provider's documentation: `expected`)."""
+"""The recorded provider responses under tests/fixtures/recordings: each a body (the bytes
+the provider sent) and its metadata (status, content type, request, and the billable
+figures derived by hand from the provider's documentation: `expected`). `openai/` holds
+OpenAI-compatible APIs by provider; `anthropic/` Anthropic's Messages API."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from typing import Any
 from proxy.accounting.records import Usage
 
 __all__ = [
+    "ANTHROPIC_DIR",
     "RECORDINGS_DIR",
     "Recording",
+    "anthropic_recordings",
     "billed_figures",
     "expected_figures",
     "recording",
@@ -23,6 +26,7 @@ __all__ = [
 ]
 
 RECORDINGS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "recordings" / "openai"
+ANTHROPIC_DIR = RECORDINGS_DIR.parent / "anthropic"
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,20 @@ def recordings() -> tuple[Recording, ...]:
     return tuple(found)
 
 
+@cache
+def anthropic_recordings() -> tuple[Recording, ...]:
+    """Anthropic's Messages API recordings, named "anthropic/<case>"."""
+    found = []
+    for meta_path in sorted(ANTHROPIC_DIR.glob("*.json")):
+        body = meta_path.with_suffix(".body").read_bytes()
+        found.append(
+            Recording(f"anthropic/{meta_path.stem}", json.loads(meta_path.read_text()), body)
+        )
+    return tuple(found)
+
+
 def recording(name: str) -> Recording:
-    for item in recordings():
+    for item in (*recordings(), *anthropic_recordings()):
         if item.name == name:
             return item
     raise KeyError(name)

@@ -2,7 +2,8 @@
 
 `python -m tests.support.replay_upstream --port N`. Every POST is answered with the
 recording its `x-replay` header names ("<provider>/<case>" under
-tests/fixtures/recordings/openai): the recorded status, content type and body bytes. A
+tests/fixtures/recordings/openai, "anthropic/<case>" under .../anthropic): the recorded
+status, content type, body bytes and, for Anthropic, its `request-id`. A
 stream is written one event at a time, as a provider sends it. The request is ignored
 (the proxy may add `stream_options`), but kept: `GET /_replay/requests` lists the last
 bodies received, so a test can see exactly what the proxy sent upstream.
@@ -54,6 +55,9 @@ async def _answer(request: web.Request) -> web.StreamResponse:
         return web.Response(status=status, body=body, headers={"Content-Type": content_type})
     item = recording(name)
     headers = {"Content-Type": item.content_type}
+    upstream_id = (item.meta.get("response_headers") or {}).get("request-id")
+    if upstream_id:  # Anthropic's request id, where the recording kept it
+        headers["request-id"] = upstream_id
     if not item.stream:
         return web.Response(status=item.status, body=item.body, headers=headers)
     response = web.StreamResponse(status=item.status, headers=headers)

@@ -232,6 +232,32 @@ def test_minimal_config_gets_defaults() -> None:
             ["admin.token", "16 characters"],
             id="short-admin-token",
         ),
+        pytest.param(
+            with_changes(
+                providers={
+                    "openai": {"base_url": "https://api.openai.com/v1"},
+                    "claude": {"kind": "anthropic", "base_url": "https://api.anthropic.com"},
+                },
+                models={
+                    "x": {
+                        "targets": [
+                            {"provider": "claude", "model": "claude-sonnet-4-5"},
+                            {"provider": "openai", "model": "gpt-4o"},
+                        ]
+                    }
+                },
+            ),
+            ["models.x:", "mix anthropic providers (Messages API) with openai providers"],
+            id="route-mixing-apis",
+        ),
+        pytest.param(
+            with_changes(
+                providers={"claude": {"kind": "anthropic", "base_url": "https://x.example/v1"}},
+                models={"x": {"targets": [{"provider": "claude", "model": "m"}]}},
+            ),
+            ["providers.claude", "the API root, without /v1"],
+            id="anthropic-base-url-with-v1",
+        ),
         pytest.param(with_changes(server={"port": 70000}), ["server.port"], id="bad-port"),
         pytest.param(with_changes(store={"backend": "mysql"}), ["store.backend"], id="bad-backend"),
     ],

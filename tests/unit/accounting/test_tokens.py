@@ -720,3 +720,67 @@ def test_past_four_buffers_the_count_does_not_wait():
     counter = TokenCounter(CL100K, buffer_chars=100)
     counter.add("word " * 100)  # 500 characters: memory stays bounded, so it loads now
     assert tokens.is_loaded(CL100K) and counter._buffered < 100
+
+
+MESSAGES_CASES: list[tuple[dict[str, Any], Callable[[Callable[[str], int]], int]]] = [
+    (
+        {"system": "Be brief.", "messages": [{"role": "user", "content": "Hello"}]},
+        lambda t: t("Be brief.") + 3 + t("Hello") + 3,
+    ),
+    (
+        {
+            "system": [
+                {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}
+            ],
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is this?"},
+                        {"type": "image", "source": {"type": "url", "url": "https://x/a.png"}},
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "A picture.", "signature": "s"},
+                        {"type": "tool_use", "id": "t1", "name": "look", "input": {"q": "cat"}},
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": "t1", "content": "A cat."},
+                        {"type": "document", "source": {"type": "text", "data": "..."}},
+                    ],
+                },
+            ],
+        },
+        lambda t: (
+            t("Be brief.")
+            + (3 + t("What is this?") + 765)  # an image by URL: OpenAI's 1024 x 1024 example
+            + (3 + t("A picture.") + t("look") + t('[{"q":"cat"}]'))
+            + (3 + t("A cat.") + 1000)  # a document: one page
+            + 3
+        ),
+    ),
+    ({"messages": "not a list", "system": 7}, lambda t: 3),
+    (
+        {
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        },
+        lambda t: 3 + t("hi") + 3 + t('[{"name":"f","input_schema":{"type":"object"}}]'),
+    ),
+]
+
+
+@pytest.mark.parametrize("endpoint", ["messages", "messages.count_tokens"])
+@pytest.mark.parametrize(("body", "expected"), MESSAGES_CASES)
+def test_count_prompt_messages(
+    endpoint: str, body: dict[str, Any], expected: Callable[[Callable[[str], int]], int]
+) -> None:
+    # Claude's tokenizer is not public: an estimate by the chat rules, with tiktoken's.
+    assert count_prompt(endpoint, body, "claude-sonnet-4-5") == expected(
+        lambda text: n(O200K, text)
+    )

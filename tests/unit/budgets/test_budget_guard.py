@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from proxy.access.auth import Attribution, Principal
+from proxy.apis import OPENAI
 from proxy.budgets.alert_delivery import AlertDispatcher
 from proxy.budgets.book import BudgetBook
 from proxy.budgets.guard import BudgetGuard
@@ -23,6 +24,7 @@ def exchange() -> Exchange:
         ts_ms=0,
         started=0.0,
         endpoint="chat.completions",
+        api=OPENAI,
         payload={"messages": []},
         principal=Principal("k1", "acme", False),
         attribution=Attribution("acme", "p1", ("f=s",)),
