@@ -192,6 +192,7 @@ def proxy_config(upstream_url: str, store: dict, port: int) -> dict:
             "openai": {
                 "kind": "openai",
                 "base_url": upstream_url + "/v1",
+                "forward_headers": ["x-mock-*"],
                 "api_key": "${B_UPSTREAM_KEY}",
                 "max_connections": 4000,  # 1,000 open streams must not queue in the pool
             }

@@ -28,13 +28,18 @@ from pydantic import (
     model_validator,
 )
 
+from proxy.access.addresses import trusted_networks
+from proxy.access.identifiers import normal_id, normal_tag
 from proxy.errors import ConfigError
+from proxy.headers import NEVER_FORWARDED, NEVER_RETURNED, check_header_patterns
+from proxy.published_secrets import published_secrets_refusal
 
 __all__ = [
     "API_OF_KIND",
     "ENV_REF",
     "AdminConfig",
     "AlertsConfig",
+    "AuthFailuresConfig",
     "BillingConfig",
     "BreakerConfig",
     "BudgetConfig",
@@ -73,11 +78,41 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _normal_keys(value: dict[str, Any], normal: Any, what: str) -> dict[str, Any]:
+    """A mapping keyed by identifiers, each in its one spelling (access.identifiers); two
+    spellings of one identifier are a mistake to name, not to merge silently."""
+    out: dict[str, Any] = {}
+    spelt: dict[str, str] = {}
+    for key, item in value.items():
+        name = normal(key)
+        if name in out:
+            raise ValueError(f"{what}s {spelt[name]!r} and {key!r} are one {what}, {name!r}")
+        out[name], spelt[name] = item, key
+    return out
+
+
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(30.0, ge=0)
+    # Request bodies with a Content-Encoding (gzip, deflate) get 415 unless this is on;
+    # then their decoded size is what max_body_bytes bounds.
+    accept_compressed_bodies: bool = False
+    # Load balancers or reverse proxies in front of the proxy (addresses or networks):
+    # for their requests the client's address is read from X-Forwarded-For (failed-auth
+    # throttling, /metrics on loopback only).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                trusted_networks([entry])
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
 
 
 class StoreConfig(_Model):
@@ -121,6 +156,8 @@ class StoreConfig(_Model):
 
 
 PerMinute = Annotated[int, Field(gt=0, le=10**9)]
+# Requests of one key or customer in flight at once (on each instance).
+InFlight = Annotated[int, Field(gt=0, le=10**6)]
 
 
 def _token_long_enough(value: SecretStr | None, what: str) -> SecretStr | None:
@@ -143,9 +180,11 @@ class AdminConfig(_Model):
 
 class MetricsConfig(_Model):
     """Prometheus metrics. Customers become label values only as configured here: past
-    `max_customers` (or outside `customers` when `listed`) traffic is labelled "other"."""
+    `max_customers` (or outside `customers` when `listed`) traffic is labelled "other";
+    by default (`none`) no customer is named. Without a token or a port of its own,
+    /metrics answers clients on loopback only."""
 
-    customer_label: Literal["all", "listed", "none"] = "all"
+    customer_label: Literal["all", "listed", "none"] = "none"
     max_customers: int = Field(500, ge=0)
     customers: list[str] = Field(default_factory=list)
     port: int | None = Field(None, ge=1, le=65535)  # None: /metrics on the main port
@@ -163,6 +202,17 @@ class MetricsConfig(_Model):
         if self.customer_label != "listed" and self.customers:
             raise ValueError("'customers' is only used with customer_label: listed")
         return self
+
+
+class AuthFailuresConfig(_Model):
+    """Failed authentication per client address (see access.auth_failures): after
+    `threshold` failures within `window_s`, the address is refused (429) in that API for
+    `block_s`, doubled by every further failure up to `max_block_s`."""
+
+    threshold: int = Field(20, ge=1)
+    window_s: float = Field(60.0, gt=0)
+    block_s: float = Field(1.0, gt=0)
+    max_block_s: float = Field(300.0, gt=0)
 
 
 class RequestLogConfig(_Model):
@@ -217,8 +267,27 @@ class ProviderConfig(_Model):
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(600.0, gt=0)
     max_connections: int = Field(1000, gt=0)
+    # The most of max_connections one customer may hold at once, so that no customer
+    # starves the others (1: no limit). A request past its customer's share tries the
+    # route's next target, else gets 429 concurrency_limit_exceeded.
+    max_customer_share: float = Field(0.5, gt=0, le=1)
     # The provider's own usage and cost reports, for `costproxy reconcile`.
     report: ReportConfig | None = None
+    # Client headers sent on to this provider beyond those its kind's API defines, and
+    # provider headers returned to clients beyond the answer's own (see proxy.headers):
+    # names, or prefixes ending in "*" ("x-mock-*").
+    forward_headers: list[str] = Field(default_factory=list)
+    return_headers: list[str] = Field(default_factory=list)
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _forwardable(cls, value: list[str]) -> list[str]:
+        return check_header_patterns(value, NEVER_FORWARDED)
+
+    @field_validator("return_headers")
+    @classmethod
+    def _returnable(cls, value: list[str]) -> list[str]:
+        return check_header_patterns(value, NEVER_RETURNED)
 
     @field_validator("base_url")
     @classmethod
@@ -269,6 +338,13 @@ class RouteConfig(_Model):
     # When a streaming client hangs up: the `streams` section's choice unless set here.
     on_client_disconnect: OnClientDisconnect | None = None
     drain_timeout_s: float | None = Field(None, gt=0)
+    # Client headers this route sends on beyond its providers' (e.g. OpenAI-Beta).
+    forward_headers: list[str] = Field(default_factory=list)
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _forwardable(cls, value: list[str]) -> list[str]:
+        return check_header_patterns(value, NEVER_FORWARDED)
 
     @model_validator(mode="after")
     def _targets_make_sense(self) -> RouteConfig:
@@ -476,18 +552,31 @@ class ScopeBudgets(_Model):
     budgets: Budgets = Field(default_factory=list)
 
 
+EndUserIds = Literal["any", "trusted", "required"]
+
+
 class CustomerConfig(_Model):
     """A customer known from the config: budgets and rate limits (the admin API may
     override the limits, and run-time budgets win over these)."""
 
     rpm: PerMinute | None = None
     tpm: PerMinute | None = None
+    max_in_flight: InFlight | None = None
     budgets: Budgets = Field(default_factory=list)
     # The default cap of every end user of the customer, each with its own counter.
     end_user_budgets: Budgets = Field(default_factory=list)
     # Per-end-user overrides: these replace end_user_budgets for that end user.
     end_users: dict[str, ScopeBudgets] = Field(default_factory=dict)
     billing: BillingConfig | None = None  # None: the global billing
+    # Who may name this customer's end users: any key (a client may then rotate ids to
+    # escape a per-end-user cap), only trusted keys (an untrusted key naming one gets
+    # 403), or trusted keys on every request (`required`: no end user, no request).
+    end_user_ids: EndUserIds = "any"
+
+    @field_validator("end_users")
+    @classmethod
+    def _normal_end_users(cls, value: dict[str, ScopeBudgets]) -> dict[str, ScopeBudgets]:
+        return _normal_keys(value, normal_id, "end user")
 
 
 class BudgetingConfig(_Model):
@@ -578,12 +667,15 @@ class ReconcileConfig(_Model):
 class KeyConfig(_Model):
     key: SecretStr | None = None
     key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
-    customer: str | None = Field(None, min_length=1, max_length=128)
+    customer: Annotated[str, AfterValidator(normal_id)] | None = Field(
+        None, min_length=1, max_length=128
+    )
     trusted: bool = False
     name: str | None = None
     budgets: Budgets = Field(default_factory=list)
     rpm: PerMinute | None = None
     tpm: PerMinute | None = None
+    max_in_flight: InFlight | None = None
 
     @model_validator(mode="after")
     def _one_secret_and_a_customer(self) -> KeyConfig:
@@ -602,6 +694,7 @@ class Config(_Model):
     admin: AdminConfig = Field(default_factory=AdminConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
+    auth_failures: AuthFailuresConfig = Field(default_factory=AuthFailuresConfig)
     providers: dict[str, ProviderConfig] = Field(min_length=1)
     models: dict[str, RouteConfig] = Field(min_length=1)
     # "provider/model" -> its price (or its dated prices), over the genai-prices catalogue.
@@ -620,6 +713,22 @@ class Config(_Model):
     budgeting: BudgetingConfig = Field(default_factory=BudgetingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     reconcile: list[ReconcileConfig] = Field(default_factory=list)
+    # Secrets of the services deployed beside the proxy (VARIABLE: value), checked with the
+    # proxy's own: a published demo value beside a real provider key stops the config
+    # loading (see proxy.published_secrets). Nothing else reads them.
+    stack_secrets: dict[Annotated[str, Field(pattern=_ENV_NAME)], SecretStr] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("customers")
+    @classmethod
+    def _normal_customers(cls, value: dict[str, CustomerConfig]) -> dict[str, CustomerConfig]:
+        return _normal_keys(value, normal_id, "customer")
+
+    @field_validator("tags")
+    @classmethod
+    def _normal_tags(cls, value: dict[str, ScopeBudgets]) -> dict[str, ScopeBudgets]:
+        return _normal_keys(value, normal_tag, "tag")
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> Config:
@@ -754,9 +863,13 @@ def parse_config(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
-        return Config.model_validate(resolved)
+        config = Config.model_validate(resolved)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(source, exc)) from None
+    refusal = published_secrets_refusal(data, resolved)
+    if refusal is not None:
+        raise ConfigError(f"{source}: {refusal}")
+    return config
 
 
 def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:

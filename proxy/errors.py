@@ -14,8 +14,10 @@ __all__ = [
     "ConfigError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "ProxyError",
     "StoreUnavailableError",
+    "UnsupportedMediaTypeError",
     "UpstreamError",
 ]
 
@@ -63,6 +65,12 @@ class AuthenticationError(ProxyError):
     code = "invalid_api_key"
 
 
+class PermissionDeniedError(ProxyError):
+    status = 403
+    type = "invalid_request_error"
+    code = "permission_denied"
+
+
 class NotFoundError(ProxyError):
     status = 404
     type = "invalid_request_error"
@@ -73,6 +81,12 @@ class PayloadTooLargeError(ProxyError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class UnsupportedMediaTypeError(ProxyError):
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_content_encoding"
 
 
 class UpstreamError(ProxyError):

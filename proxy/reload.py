@@ -48,6 +48,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "admin": (),  # the token is read per request; host and port: restart only
     "metrics": (),  # the token is read per scrape; the rest: restart only
     "request_log": ("request_log",),
+    "auth_failures": (),  # read at each failed authentication
     # Target figures and breakers follow the targets that remain (see routing.target_health);
     # unchanged providers keep their connection pools (see runtime).
     "providers": ("breakers",),
@@ -67,6 +68,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     # The scheduler reads it each round (providers.<name>.report at each run); the hook
     # starts a round at once.
     "reconcile": ("reconcile",),
+    "stack_secrets": (),  # checked as the config loads; nothing reads them after
 }
 # What a running process cannot take over: listening sockets, the store, and the label
 # set of customer metrics (series already exported would change meaning).

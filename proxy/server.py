@@ -48,8 +48,15 @@ async def serve(
 ) -> int:
     """Serve `app` on already bound `sockets` (the API's, and the admin port's if set)."""
     logging.getLogger("aiohttp.server").addFilter(RedactProtocolErrors())
+    # auto_decompress off: a compressed request body reaches the app as sent, which
+    # refuses it or decodes it within max_body_bytes (pipeline.body_encoding); aiohttp
+    # would inflate it into memory as it arrives, before any handler could say no.
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        auto_decompress=False,
     )
     await runner.setup()
     loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from proxy.access.auth import KeyIndex
+from proxy.access.auth_failures import AuthFailures
 from proxy.accounting.billing import Billing
 from proxy.accounting.journal import Journal
 from proxy.accounting.price_book import PriceBook
@@ -135,6 +136,8 @@ class ProxyState:
     # Weighted draws and backoff jitter. One generator per app (not the random module's
     # global one), so a test may seed it.
     rng: random.Random = field(default_factory=random.Random)
+    # Failed authentications per client address (every listener's: client, admin, metrics).
+    auth_failures: AuthFailures = field(default_factory=AuthFailures)
 
     # The current snapshot's parts, for code that is not pinned to one request.
     @property

@@ -18,6 +18,8 @@ import yaml
 from proxy.cli import demo_traffic
 from proxy.cli.main import build_parser
 from proxy.config import Config, interpolate_env, parse_config
+from proxy.errors import ConfigError
+from proxy.published_secrets import PUBLISHED
 from tests.support.observability import (
     ALERT_RULES,
     DASHBOARDS,
@@ -275,3 +277,43 @@ def test_the_proxy_command_parses():
 def test_a_missing_prometheus_binary_fails_with_the_install_line():
     with pytest.raises(RuntimeError, match="apt-get install -y --no-install-recommends prometheus"):
         _binary("prometheus-not-installed-here")
+
+
+_SECRET_DEFAULT = re.compile(r"\$\{(\w*(?:TOKEN|KEY|PASSWORD|SECRET)\w*):-([^}]+)\}")
+
+
+def test_every_published_default_secret_is_refused_beside_a_real_key():
+    """docker-compose.yml and config/ write default secrets as ${VAR:-default}: each one
+    is in PUBLISHED, so a proxy holding a real provider key refuses it."""
+    shipped = [REPO / "docker-compose.yml", *sorted((REPO / "config").rglob("*.yaml"))]
+    defaults = {
+        value
+        for path in shipped
+        for name, value in _SECRET_DEFAULT.findall(path.read_text())
+        if not name.endswith("_URL")
+    }
+    assert defaults
+    assert defaults <= PUBLISHED, defaults - PUBLISHED
+    assert set(_compose_env("proxy").values()) & PUBLISHED == {
+        "demo-admin-token-change-me",
+        "sk-demo-client-key-change-me",
+        "admin",
+    }
+
+
+def test_the_stack_refuses_its_demo_secrets_beside_a_real_key():
+    path = _host_path("proxy", SERVICES["proxy"]["command"][-1])
+    env = _compose_env("proxy") | {"OPENAI_API_KEY": "sk-proj-real"}
+    with pytest.raises(ConfigError) as refused:
+        parse_config(yaml.safe_load(path.read_text()), source=str(path), env=env)
+    for variable in ("COSTPROXY_ADMIN_TOKEN", "COSTPROXY_CLIENT_KEY", "GRAFANA_ADMIN_PASSWORD"):
+        assert f"set {variable} to a secret of your own" in str(refused.value)
+
+
+def test_grafana_waits_for_the_proxy_that_checks_its_password():
+    grafana = SERVICES["grafana"]
+    assert grafana["depends_on"]["proxy"]["condition"] == "service_healthy"
+    assert "healthcheck" in SERVICES["proxy"]
+    assert _compose_env("proxy")["GRAFANA_ADMIN_PASSWORD"] == re.sub(
+        r"\$\{\w+:-([^}]*)\}", r"\1", grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    )

@@ -14,20 +14,32 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy.access.auth import Attribution, Principal
+from proxy.access.auth import Attribution, KeyIndex, Principal
 from proxy.access.authenticator import Authenticator
+from proxy.access.inflight import InFlight
 from proxy.access.limits import RateLimits, Reservation
-from proxy.errors import NotFoundError
+from proxy.access.throttle import count_failure, refuse_blocked
+from proxy.errors import AuthenticationError, NotFoundError
 from proxy.routing.routes import Route
 from proxy.state import STATE
 from proxy.store.base import Store
 
-__all__ = ["AUTH", "LIMITS", "add_access", "admit", "changed"]
+__all__ = [
+    "AUTH",
+    "IN_FLIGHT",
+    "LIMITS",
+    "add_access",
+    "admit",
+    "authenticate",
+    "changed",
+    "enter_in_flight",
+]
 
 log = logging.getLogger("costproxy.access")
 
 AUTH = web.AppKey("costproxy_auth", Authenticator)
 LIMITS = web.AppKey("costproxy_limits", RateLimits)
+IN_FLIGHT = web.AppKey("costproxy_in_flight", InFlight)
 _RESERVATION = web.RequestKey("costproxy_reservation", Reservation)
 
 LAST_USED_FLUSH_S = 5.0
@@ -39,8 +51,19 @@ def add_access(app: web.Application) -> None:
     state = app[STATE]
     app[AUTH] = Authenticator(state.keys, state.store)
     app[LIMITS] = RateLimits(state.config.customers)
+    app[IN_FLIGHT] = InFlight()
     app.on_response_prepare.append(_ratelimit_headers)
     app.cleanup_ctx.append(_lifecycle)
+
+
+async def authenticate(request: web.Request, keys: KeyIndex) -> Principal:
+    """The caller's key (401 otherwise), unless its address failed too often (429)."""
+    refuse_blocked(request, "client")
+    try:
+        return await request.app[AUTH].authenticate(request.headers, keys)
+    except AuthenticationError as exc:
+        count_failure(request, "client", exc)
+        raise
 
 
 async def admit(
@@ -73,6 +96,14 @@ async def admit(
     if reservation is not None:
         request[_RESERVATION] = reservation
     return reservation
+
+
+def enter_in_flight(
+    request: web.Request, principal: Principal, attribution: Attribution
+) -> tuple[str, ...]:
+    """429 past the key's or the customer's max_in_flight; else the scopes to leave."""
+    limits = request.app[LIMITS].in_flight_limits(principal, attribution.customer)
+    return request.app[IN_FLIGHT].enter(limits) if limits else ()
 
 
 async def _ratelimit_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -6,9 +6,10 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from proxy.access.identifiers import normal_id, normal_tag_name
 from proxy.access.keys import secret_sha256
 from proxy.config import KeyConfig
-from proxy.errors import AuthenticationError, BadRequestError
+from proxy.errors import AuthenticationError, BadRequestError, PermissionDeniedError
 
 __all__ = [
     "Attribution",
@@ -16,6 +17,7 @@ __all__ = [
     "Principal",
     "attribute",
     "bearer_matches",
+    "check_end_user_source",
     "key_id",
     "parse_tags",
     "presented_key",
@@ -35,6 +37,7 @@ class Principal:
     models: frozenset[str] | None = None  # None: every model
     rpm: int | None = None
     tpm: int | None = None
+    max_in_flight: int | None = None  # requests in flight at once, on one instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,12 @@ class KeyIndex:
         self._by_hash: dict[str, Principal] = {}
         for key in keys:
             self._by_hash[_digest(key)] = Principal(
-                key_id(key), key.customer, key.trusted, rpm=key.rpm, tpm=key.tpm
+                key_id(key),
+                key.customer,
+                key.trusted,
+                rpm=key.rpm,
+                tpm=key.tpm,
+                max_in_flight=key.max_in_flight,
             )
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
@@ -121,7 +129,8 @@ def valid_label(value: str, max_length: int = MAX_ID_LENGTH) -> bool:
 
 
 def parse_tags(header: str | None) -> tuple[str, ...]:
-    """`X-Cost-Tags: feature=story,env=prod` → ("env=prod", "feature=story")."""
+    """`X-Cost-Tags: feature=story,Env=prod` → ("env=prod", "feature=story"): names
+    case-folded, names and values in their one spelling (see access.identifiers)."""
     if not header:
         return ()
     tags: dict[str, str] = {}
@@ -130,7 +139,7 @@ def parse_tags(header: str | None) -> tuple[str, ...]:
         if not part:
             continue
         key, sep, value = part.partition("=")
-        key, value = key.strip(), value.strip()
+        key, value = normal_tag_name(key.strip()), normal_id(value.strip())
         if not sep or not key or not value:
             raise BadRequestError(
                 f"X-Cost-Tags: {part!r} is not key=value", code="invalid_tags", param="X-Cost-Tags"
@@ -164,6 +173,7 @@ def attribute(principal: Principal, headers: Mapping[str, str], body_user: objec
                 code="missing_customer",
                 param="X-Customer-Id",
             )
+        customer = normal_id(customer)
         if not valid_label(customer):
             raise BadRequestError(
                 f"X-Customer-Id must be 1-{MAX_ID_LENGTH} printable characters.",
@@ -176,6 +186,8 @@ def attribute(principal: Principal, headers: Mapping[str, str], body_user: objec
         raise BadRequestError("'user' must be a string.", code="invalid_type", param="user")
     # The header wins over the body's `user`; an empty value means "no end user" in both.
     end_user = headers.get("X-End-User-Id") or body_user or None
+    if end_user is not None:
+        end_user = normal_id(end_user)
     if end_user is not None and not valid_label(end_user, 256):
         raise BadRequestError(
             "The end user id (X-End-User-Id or 'user') must be 1-256 printable characters.",
@@ -183,3 +195,27 @@ def attribute(principal: Principal, headers: Mapping[str, str], body_user: objec
             param="user",
         )
     return Attribution(customer, end_user, parse_tags(headers.get("X-Cost-Tags")))
+
+
+def check_end_user_source(principal: Principal, attribution: Attribution, mode: str) -> None:
+    """The customer's `end_user_ids` rule: who may name its end users (see CustomerConfig).
+
+    With `trusted` an untrusted key may not name one (it could rotate ids to escape a
+    per-end-user cap); with `required` every request names one, from a trusted key.
+    """
+    if mode == "any":
+        return
+    if not principal.trusted and (attribution.end_user is not None or mode == "required"):
+        raise PermissionDeniedError(
+            f"Customer {attribution.customer!r} takes end-user ids from trusted keys only: "
+            "send this request through your backend's trusted key.",
+            code="end_user_not_trusted",
+            param="X-End-User-Id",
+        )
+    if mode == "required" and attribution.end_user is None:
+        raise BadRequestError(
+            f"Customer {attribution.customer!r} requires an end user: send X-End-User-Id "
+            "(or the body's 'user').",
+            code="missing_end_user",
+            param="X-End-User-Id",
+        )

@@ -24,7 +24,15 @@ _MAX_CACHED = 10_000
 
 def principal_of(key: IssuedKey) -> Principal:
     models = None if key.models is None else frozenset(key.models)
-    return Principal(key.id, key.customer, key.trusted, models=models, rpm=key.rpm, tpm=key.tpm)
+    return Principal(
+        key.id,
+        key.customer,
+        key.trusted,
+        models=models,
+        rpm=key.rpm,
+        tpm=key.tpm,
+        max_in_flight=key.max_in_flight,
+    )
 
 
 class Authenticator:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = [
@@ -57,19 +57,20 @@ class IssuedKey:
     models: tuple[str, ...] | None = None  # None: every model
     rpm: int | None = None
     tpm: int | None = None
+    max_in_flight: int | None = None
 
     def live(self, now_ms: int) -> bool:
         return self.expires_ms is None or now_ms < self.expires_ms
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = _without_unset(asdict(self))
         data["models"] = None if self.models is None else list(self.models)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IssuedKey:
         models = data.get("models")
-        return cls(**{**data, "models": None if models is None else tuple(models)})
+        return cls(**{**_known(cls, data), "models": None if models is None else tuple(models)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +82,26 @@ class Customer:
     tpm: int | None = None
     created_ms: int = 0
     updated_ms: int = 0
+    max_in_flight: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _without_unset(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Customer:
-        return cls(**data)
+        return cls(**_known(cls, data))
+
+
+# Fields added after the first release are stored only when set, so that an older
+# instance sharing the store (a rolling deploy) reads what it knows; and a field this
+# version does not know is ignored.
+_LATER_FIELDS = ("max_in_flight",)
+
+
+def _without_unset(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in _LATER_FIELDS or v is not None}
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}

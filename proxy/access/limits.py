@@ -42,8 +42,10 @@ class Reservation:
 class RateLimits:
     def __init__(self, config_customers: Mapping[str, CustomerConfig]) -> None:
         self._config: dict[str, tuple[int | None, int | None]] = {}
+        self._config_in_flight: dict[str, int] = {}
         self._stored: list[Customer] = []
         self._customers: dict[str, tuple[int | None, int | None]] = {}
+        self._in_flight: dict[str, int] = {}
         self._limiter: Limiter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.use_config(config_customers)
@@ -52,6 +54,9 @@ class RateLimits:
         """The config's customer limits (at start, and after a reload)."""
         self._config = {
             name: (c.rpm, c.tpm) for name, c in config_customers.items() if c.rpm or c.tpm
+        }
+        self._config_in_flight = {
+            name: c.max_in_flight for name, c in config_customers.items() if c.max_in_flight
         }
         self.load_customers(self._stored)
 
@@ -66,6 +71,21 @@ class RateLimits:
             rpm, tpm = self._config.get(c.id, (None, None))
             merged[c.id] = (c.rpm or rpm, c.tpm or tpm)
         self._customers = {k: v for k, v in merged.items() if v[0] or v[1]}
+        in_flight = dict(self._config_in_flight)
+        for c in customers:
+            if c.max_in_flight:
+                in_flight[c.id] = c.max_in_flight
+        self._in_flight = in_flight
+
+    def in_flight_limits(self, principal: Principal, customer: str) -> list[tuple[str, int]]:
+        """The concurrency limits a request is under: its key's and its customer's."""
+        limits = []
+        if principal.max_in_flight:
+            limits.append((f"key:{principal.key_id}", principal.max_in_flight))
+        customer_limit = self._in_flight.get(customer)
+        if customer_limit:
+            limits.append((f"customer:{customer}", customer_limit))
+        return limits
 
     def buckets(self, principal: Principal, customer: str) -> list[Bucket]:
         out = []

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from proxy.access.auth import valid_label
+from proxy.access.identifiers import normal_id
 from proxy.access.keys import (
     Customer,
     IssuedKey,
@@ -76,6 +77,7 @@ async def create_key(store: Store, body: KeyCreate) -> dict:
         models=None if body.models is None else tuple(body.models),
         rpm=body.rpm,
         tpm=body.tpm,
+        max_in_flight=body.max_in_flight,
     )
     await store.create_key(key, secret_sha256(secret))
     return KeyCreated(**KeyOut.of(key).model_dump(), key=secret).model_dump()
@@ -115,6 +117,7 @@ async def rotate_key(store: Store, key_id: str, body: KeyRotate) -> dict:
 
 
 def check_customer_id(customer_id: str) -> str:
+    customer_id = normal_id(customer_id)
     if not valid_label(customer_id):
         raise BadRequestError(
             "A customer id is 1-128 printable characters.", code="invalid_customer", param="id"
@@ -135,6 +138,7 @@ async def put_customer(store: Store, customer_id: str, body: CustomerPut) -> dic
         metadata=dict(body.metadata),
         rpm=body.rpm,
         tpm=body.tpm,
+        max_in_flight=body.max_in_flight,
         created_ms=now,
         updated_ms=now,
     )

@@ -26,6 +26,7 @@ from typing import BinaryIO, TypeVar
 import orjson
 
 from proxy.accounting.records import UsageRecord
+from proxy.files import open_private, private_dir
 
 __all__ = ["Journal", "JournalFullError"]
 
@@ -157,7 +158,7 @@ class Journal:
     # Everything below runs on the worker thread.
 
     def _open_files(self) -> tuple[int, int]:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)  # usage records: the owner's only
         fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -196,7 +197,7 @@ class Journal:
         error: OSError | None = None
         try:
             if self._active is None:
-                self._active = (self.directory / _ACTIVE).open("ab")
+                self._active = open_private(self.directory / _ACTIVE)
             self._active.write(b"".join(line for line, _ in batch))
             self._active.flush()
             os.fsync(self._active.fileno())

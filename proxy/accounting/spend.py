@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from proxy.access.identifiers import normal_id
 from proxy.accounting.pricing import format_usd, parse_usd
 from proxy.accounting.records import (
     METRIC_FIELDS,
@@ -83,7 +84,7 @@ class SpendQuery:
             raise SpendQueryError(f"'what_if' must be 1 or 0, got {what_if!r}")
         if what_if in ("1", "true") and {"tag", "end_user"} & set(group_by):
             raise SpendQueryError("what_if figures group by customer, model, route, provider, day")
-        customer = params.get("customer") or None
+        customer = normal_id(params["customer"]) if params.get("customer") else None
         return cls(
             customer=customer,
             from_day=from_day,

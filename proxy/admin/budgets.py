@@ -6,7 +6,7 @@ import orjson
 from aiohttp import web
 
 from proxy.admin.errors import error_docs
-from proxy.admin.routes import AdminRoute, Doc, Param, json_response
+from proxy.admin.routes import AdminRoute, Doc, Param, json_response, read_plain_body
 from proxy.budgets.guard import BUDGETS
 from proxy.budgets.service import (
     BudgetInputError,
@@ -43,7 +43,7 @@ async def get_budget(request: web.Request, state: ProxyState) -> web.Response:
 async def put_budget(request: web.Request, state: ProxyState) -> web.Response:
     scope = _scope(request)
     try:
-        rules = body_rules(orjson.loads(await request.read()))
+        rules = body_rules(orjson.loads(await read_plain_body(request)))
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"the body is not JSON: {exc}", code="invalid_json") from None
     except BudgetInputError as exc:

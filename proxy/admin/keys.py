@@ -6,6 +6,7 @@ from aiohttp import web
 
 from proxy.access import service as access_service
 from proxy.access.admission import changed
+from proxy.access.identifiers import normal_id
 from proxy.admin.errors import error_docs
 from proxy.admin.models import KeyCreate, KeyCreated, KeyList, KeyOut, KeyRotate, KeyRotated
 from proxy.admin.routes import AdminRoute, Doc, Param, json_response, parse_body
@@ -22,7 +23,8 @@ async def create_key(request: web.Request, state: ProxyState) -> web.Response:
 
 
 async def list_keys(request: web.Request, state: ProxyState) -> web.Response:
-    customer = request.query.get("customer") or None
+    customer = request.query.get("customer")
+    customer = normal_id(customer) if customer else None
     return json_response(await access_service.list_keys(state.store, customer, state.config))
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from proxy.access.auth import key_id, valid_label
+from proxy.access.identifiers import normal_id
 from proxy.access.keys import Customer, IssuedKey
 from proxy.access.ratelimit import MAX_LIMIT
 from proxy.admin.routes import Body
@@ -29,6 +30,10 @@ __all__ = [
 ]
 
 PerMinute = Annotated[int, Field(gt=0, le=MAX_LIMIT)]
+InFlight = Annotated[
+    int,
+    Field(gt=0, le=10**6, description="Requests in flight at once, on each proxy instance."),
+]
 Label = Annotated[str, Field(min_length=1, max_length=128)]
 # Where a key or customer comes from: the config file (changed by editing it), or the
 # admin API / CLI at run time (stored).
@@ -48,6 +53,10 @@ def _check_label(value: str | None) -> str | None:
     return value
 
 
+def _check_customer(value: str | None) -> str | None:
+    return _check_label(None if value is None else normal_id(value))
+
+
 class KeyCreate(Body):
     customer: Label | None = None
     name: Label | None = None
@@ -55,9 +64,11 @@ class KeyCreate(Body):
     models: list[Label] | None = Field(None, max_length=256)
     rpm: PerMinute | None = None
     tpm: PerMinute | None = None
+    max_in_flight: InFlight | None = None
     expires_at: datetime | None = None
 
-    _labels = field_validator("customer", "name")(_check_label)
+    _customer = field_validator("customer")(_check_customer)
+    _name = field_validator("name")(_check_label)
 
     @field_validator("expires_at")
     @classmethod
@@ -89,6 +100,7 @@ class KeyOut(BaseModel):
     models: list[str] | None
     rpm: int | None
     tpm: int | None
+    max_in_flight: int | None = None
     created_at: str | None
     expires_at: str | None
     last_used_at: str | None
@@ -104,6 +116,7 @@ class KeyOut(BaseModel):
             models=None if key.models is None else list(key.models),
             rpm=key.rpm,
             tpm=key.tpm,
+            max_in_flight=key.max_in_flight,
             created_at=iso(key.created_ms) or "",
             expires_at=iso(key.expires_ms),
             last_used_at=iso(key.last_used_ms),
@@ -151,6 +164,7 @@ class CustomerPut(Body):
     )
     rpm: PerMinute | None = None
     tpm: PerMinute | None = None
+    max_in_flight: InFlight | None = None
 
 
 class SpendTotals(BaseModel):
@@ -170,6 +184,7 @@ class CustomerOut(BaseModel):
     metadata: dict[str, str]
     rpm: int | None
     tpm: int | None
+    max_in_flight: int | None = None
     created_at: str | None
     updated_at: str | None
     spend_this_month: SpendTotals | None = None
@@ -182,6 +197,7 @@ class CustomerOut(BaseModel):
             metadata=customer.metadata,
             rpm=customer.rpm,
             tpm=customer.tpm,
+            max_in_flight=customer.max_in_flight,
             created_at=iso(customer.created_ms) or "",
             updated_at=iso(customer.updated_ms) or "",
             spend_this_month=None if spend is None else SpendTotals(**spend),

@@ -62,6 +62,11 @@ def providers_report(snapshot: Snapshot, health: HealthBook, now: float) -> dict
                 "base_url": provider.config.base_url,
                 "price_namespace": provider.price_namespace,
                 "pool_since_generation": provider.since_generation,
+                "connections": {
+                    "in_use": provider.share.in_use,
+                    "max": provider.share.capacity,
+                    "per_customer": provider.share.per_customer,
+                },
                 "targets": [
                     _target_report(target, routes, health, now)
                     for target, routes in targets[name].values()

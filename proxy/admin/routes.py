@@ -17,7 +17,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from proxy.access.auth import bearer_matches
+from proxy.access.throttle import count_failure, refuse_blocked
 from proxy.errors import AuthenticationError, BadRequestError
+from proxy.pipeline.body_encoding import body_encoding
 from proxy.state import STATE, ProxyState
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "add_admin_route_table",
     "json_response",
     "parse_body",
+    "read_plain_body",
 ]
 
 Handler = Callable[[web.Request, ProxyState], Awaitable[web.StreamResponse]]
@@ -76,15 +79,19 @@ ADMIN_ROUTES = web.AppKey("costproxy_admin_routes", list[AdminRoute])
 
 
 def _admin_state(request: web.Request) -> ProxyState:
-    """The proxy's state, for a request that carries the admin token (401 otherwise)."""
+    """The proxy's state, for a request that carries the admin token (401 otherwise; 429
+    for an address that failed too often)."""
     state = request.app[STATE]
     token = state.config.admin.token
     if token is None:
         raise AuthenticationError(
             "The admin API is disabled: set admin.token in the config.", code="admin_disabled"
         )
+    refuse_blocked(request, "admin")
     if not bearer_matches(request.headers, token.get_secret_value()):
-        raise AuthenticationError("Invalid or missing admin token.", code="invalid_admin_token")
+        error = AuthenticationError("Invalid or missing admin token.", code="invalid_admin_token")
+        count_failure(request, "admin", error)
+        raise error
     return state
 
 
@@ -105,6 +112,13 @@ def add_admin_route_table(app: web.Application, routes: Iterable[AdminRoute]) ->
         table.append(route)
 
 
+async def read_plain_body(request: web.Request) -> bytes:
+    """The request's body; 415 for a compressed one (the admin API takes plain bodies,
+    whatever server.accept_compressed_bodies says for the client API)."""
+    body_encoding(request.headers, accepted=False)
+    return await request.read()
+
+
 def json_response(data: object, status: int = 200) -> web.Response:
     """The one way the admin API (and /healthz) answers JSON."""
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
@@ -112,7 +126,7 @@ def json_response(data: object, status: int = 200) -> web.Response:
 
 async def parse_body(request: web.Request, model: type[M], *, required: bool = True) -> M:
     """The request's JSON body as `model`; a 400 naming each problem otherwise."""
-    raw = await request.read()
+    raw = await read_plain_body(request)
     if not raw.strip() and not required:
         raw = b"{}"
     try:

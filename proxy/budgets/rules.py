@@ -12,10 +12,13 @@ from datetime import date, timedelta
 from typing import Any, Literal, TypeGuard
 
 from proxy.accounting.pricing import PriceBound, format_usd_short, parse_usd
-from proxy.config import BudgetConfig
+from proxy.config import MAX_LIMIT_USD, BudgetConfig
 from proxy.utc import iso_utc
 
 __all__ = [
+    "MAX_AMOUNT_NUSD",
+    "MAX_COUNTER_NUSD",
+    "MAX_LIMIT_NUSD",
     "PERIODS",
     "BudgetRule",
     "CounterState",
@@ -24,6 +27,7 @@ __all__ = [
     "ReserveAnswer",
     "Seed",
     "SettleAnswer",
+    "bounded_amount",
     "choices_of",
     "first_violation",
     "output_tokens_bound",
@@ -41,6 +45,14 @@ PERIODS: tuple[Period, ...] = ("daily", "weekly", "monthly", "total")
 _MS_PER_DAY = 86_400_000
 _EPOCH = date(1970, 1, 1)
 _FUSD_PER_NUSD = 10**6
+MAX_LIMIT_NUSD = parse_usd(MAX_LIMIT_USD)
+# The most one reservation or settle moves a counter by. Larger amounts (an absurd
+# max_tokens times n times a price) are held at this bound: above every limit, so every
+# hard budget still refuses them, and exact in Lua's doubles (2^53).
+MAX_AMOUNT_NUSD = 2**53 - 1
+# Counters saturate here: a sum of bounded amounts then never passes the 64-bit integers
+# of SQLite and Redis (OverflowError, HINCRBY's overflow error), whatever is in flight.
+MAX_COUNTER_NUSD = 2**62
 # Fields that cap a request's output, by endpoint family; the largest one given counts.
 _MAX_OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
@@ -154,14 +166,20 @@ def _count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def bounded_amount(amount_nusd: int) -> int:
+    """An amount as the stores take it: 0..MAX_AMOUNT_NUSD."""
+    return min(max(amount_nusd, 0), MAX_AMOUNT_NUSD)
+
+
 def reservation_nusd(
     prompt_tokens: int, output_tokens: int, bounds: Iterable[PriceBound | None]
 ) -> int:
     """The worst-case cost, at the dearest prices of any target (a fallback may land on
     it; any service tier, prompt-size tier or priced part of the tokens), plus its
-    per-request fee, rounded up. Unpriced targets cannot be bounded and are left out (see
-    the guard's refusal of unpriced targets); no price at all: 0. Web searches are not
-    bounded: a request does not say how many the provider will run."""
+    per-request fee, rounded up and held at MAX_AMOUNT_NUSD. Unpriced targets cannot be
+    bounded and are left out (see the guard's refusal of unpriced targets); no price at
+    all: 0. Web searches are not bounded: a request does not say how many the provider
+    will run."""
     known = [b for b in bounds if b is not None]
     if not known:
         return 0
@@ -169,7 +187,7 @@ def reservation_nusd(
     output_fusd = max(b.output_fusd for b in known)
     fee_nusd = max(b.per_request_nusd for b in known)
     fusd = prompt_tokens * input_fusd + output_tokens * output_fusd
-    return -(-fusd // _FUSD_PER_NUSD) + fee_nusd
+    return bounded_amount(-(-fusd // _FUSD_PER_NUSD) + fee_nusd)
 
 
 # Admission -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pydantic import TypeAdapter, ValidationError
 
 from proxy.access.auth import key_id
+from proxy.access.identifiers import normal_id, normal_tag
 from proxy.accounting.pricing import format_usd_short
 from proxy.budgets.book import (
     BudgetBook,
@@ -74,6 +75,11 @@ def normalize_scope(text: str) -> str:
         raise BudgetInputError(str(exc)) from None
     if kind == "tag" and "=" not in names[0].strip("="):
         raise BudgetInputError(f"a tag scope is tag/<name>=<value>, got {text!r}")
+    # Customers, end users and tags in the one spelling requests are counted under.
+    if kind == "tag":
+        names = (normal_tag(names[0]),)
+    elif kind != "key":  # key scopes name a key id, which is not a client's spelling
+        names = tuple(normal_id(name) for name in names)
     return scope(kind, *names)
 
 

@@ -73,6 +73,7 @@ def _keys_call(args: argparse.Namespace) -> Call:
                 models=args.models.split(",") if args.models else None,
                 rpm=args.rpm,
                 tpm=args.tpm,
+                max_in_flight=args.max_in_flight,
                 expires_at=args.expires_at,
             )
             return Call(
@@ -118,7 +119,12 @@ def _customers_call(args: argparse.Namespace) -> Call:
         case "put":
             metadata = dict(item.partition("=")[::2] for item in args.metadata or [])
             body = _model(
-                CustomerPut, name=args.name, metadata=metadata, rpm=args.rpm, tpm=args.tpm
+                CustomerPut,
+                name=args.name,
+                metadata=metadata,
+                rpm=args.rpm,
+                tpm=args.tpm,
+                max_in_flight=args.max_in_flight,
             )
             return Call(
                 "PUT",
@@ -214,6 +220,9 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--models", help="comma list of allowed models (default: all)")
     create.add_argument("--rpm", type=int)
     create.add_argument("--tpm", type=int)
+    create.add_argument(
+        "--max-in-flight", type=int, help="requests in flight at once (on each instance)"
+    )
     create.add_argument("--expires-at", help="ISO 8601 time")
     listing = key_sub.add_parser("list", help="list keys, the config's and issued ones")
     listing.add_argument("--customer")
@@ -234,6 +243,9 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     put.add_argument("--metadata", action="append", metavar="KEY=VALUE")
     put.add_argument("--rpm", type=int)
     put.add_argument("--tpm", type=int)
+    put.add_argument(
+        "--max-in-flight", type=int, help="requests in flight at once (on each instance)"
+    )
     get = cust_sub.add_parser("get", help="show a customer and its spend this month")
     get.add_argument("id")
     cust_list = cust_sub.add_parser("list", help="list customers with their spend this month")

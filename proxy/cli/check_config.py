@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from proxy.config import ENV_REF, Config, interpolate_env, load_yaml
 from proxy.errors import ConfigError
+from proxy.published_secrets import published_secret_problems
 from proxy.state import Snapshot, build_snapshot
 
 __all__ = ["add_check_command", "diagnose"]
@@ -178,6 +179,7 @@ def diagnose(text: str, env: Mapping[str, str], source: str = "<config>") -> lis
             elif not any(d in error["msg"] for d in dangling):
                 problems.append(f"{_dotted(path)}: {_message(error)}")
         return problems
+    problems += published_secret_problems(data, resolved)
     if problems:
         return problems
     try:

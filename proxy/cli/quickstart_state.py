@@ -7,13 +7,14 @@ first and restricted after), so no other user of the machine can read the token.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import orjson
+
+from proxy.files import private_dir, write_private
 
 __all__ = [
     "STATE_FILE",
@@ -29,21 +30,6 @@ STATE_FILE = "quickstart.json"
 TOKEN_FILE = "admin-token"
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Replace `path` with `data`, the file readable by its owner only from the start."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-
-
 def ensure_token(data_dir: Path) -> Path:
     """The admin-token file in `data_dir`, with a new random token if there is none."""
     path = data_dir / TOKEN_FILE
@@ -54,7 +40,7 @@ def ensure_token(data_dir: Path) -> Path:
 
 def write_token(data_dir: Path, token: str) -> Path:
     path = data_dir / TOKEN_FILE
-    _write_private(path, (token + "\n").encode())
+    write_private(private_dir(path.parent) / path.name, token + "\n")
     return path
 
 
@@ -81,7 +67,10 @@ class QuickstartState:
 
 def write_state(data_dir: Path, state: QuickstartState) -> Path:
     path = data_dir / STATE_FILE
-    _write_private(path, orjson.dumps(asdict(state), option=orjson.OPT_INDENT_2) + b"\n")
+    write_private(
+        private_dir(path.parent) / path.name,
+        orjson.dumps(asdict(state), option=orjson.OPT_INDENT_2) + b"\n",
+    )
     return path
 
 

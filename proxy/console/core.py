@@ -174,6 +174,7 @@ def console_endpoint(
                 response = _error_page(exc.status, exc.message)
             except ProxyError as exc:  # e.g. the store is down: say so, as a page
                 response = _error_page(exc.status, exc.message)
+                response.headers.update(exc.headers)  # Retry-After, where it says one
         if response.prepared:  # a streamed download set its own headers
             return response
         security_headers(response)

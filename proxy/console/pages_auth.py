@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.access.shares import share_sha256
+from proxy.access.throttle import count_failure, refuse_blocked
 from proxy.console.core import Ctx, PageError, admin_token_matches, customer_path, redirect
 from proxy.console.html import esc, layout
 from proxy.console.session import COOKIE, Session
+from proxy.errors import AuthenticationError
 
 __all__ = ["login_form", "login_submit", "logout", "open_share"]
 
@@ -53,9 +55,13 @@ def _with_session(ctx: Ctx, response: web.StreamResponse, session: Session) -> N
 
 
 async def login_submit(ctx: Ctx) -> web.StreamResponse:
+    # Guessing the admin token here is guessing it on the admin API: the same throttle.
+    refuse_blocked(ctx.request, "admin")
     form = await ctx.request.post()
     next_path = _safe_next(str(form.get("next") or ""))
     if not admin_token_matches(ctx, str(form.get("token") or "")):
+        error = AuthenticationError("Not the admin token.", code="invalid_admin_token")
+        count_failure(ctx.request, "admin", error)
         html = _login_html(next_path, "That is not the admin token.")
         return web.Response(text=html, content_type="text/html", status=401)
     response = redirect(next_path)
@@ -72,9 +78,12 @@ async def logout(ctx: Ctx) -> web.StreamResponse:
 async def open_share(ctx: Ctx) -> web.StreamResponse:
     """A shared link: checked against the store, then swapped for a session cookie and a
     redirect, so the secret leaves the address bar (and never reaches a Referer)."""
+    refuse_blocked(ctx.request, "console")
     secret = ctx.request.match_info["secret"]
     share = await ctx.state.store.find_share(share_sha256(secret))
     if share is None or not share.live(ctx.now_ms):
+        error = AuthenticationError("Unknown shared link.", code="invalid_share_link")
+        count_failure(ctx.request, "console", error)
         raise PageError(404, "This link is unknown, expired or revoked.")
     response = redirect(f"/ui/customers/{customer_path(share.customer)}")
     session = ctx.signer.share(ctx.now_ms, share.customer, share.sha256, share.expires_ms)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,6 +28,33 @@ _RECORD_LIMIT = 100
 _MAX_DIMENSIONS = 4096
 _JSON = {"Content-Type": "application/json"}
 _SSE = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+# What api.openai.com sends with every API answer besides its content headers: the
+# organisation and project the key belongs to, their rate limits, timing and a request
+# id; and an open CORS policy, as some OpenAI-compatible providers send. None of it but
+# the request id describes the answer to a proxy's client.
+_ORGANISATION_HEADERS = {
+    "openai-organization": "org-mock-organisation",
+    "openai-project": "proj_mock_project",
+    "openai-version": "2020-10-01",
+    "openai-processing-ms": "12",
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-limit-tokens": "30000000",
+    "x-ratelimit-remaining-requests": "9999",
+    "x-ratelimit-remaining-tokens": "29999000",
+    "x-ratelimit-reset-requests": "6ms",
+    "x-ratelimit-reset-tokens": "2ms",
+    "access-control-allow-origin": "*",
+}
+# And what api.anthropic.com sends: the organisation, its rate limits.
+_ANTHROPIC_ORGANISATION_HEADERS = {
+    "anthropic-organization-id": "mock-organisation-uuid",
+    "anthropic-ratelimit-requests-limit": "4000",
+    "anthropic-ratelimit-requests-remaining": "3999",
+    "anthropic-ratelimit-requests-reset": "2026-12-01T00:00:01Z",
+    "anthropic-ratelimit-tokens-limit": "400000",
+    "anthropic-ratelimit-tokens-remaining": "399000",
+    "anthropic-ratelimit-tokens-reset": "2026-12-01T00:00:01Z",
+}
 _ANTHROPIC_SSE = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _CACHE_LIMIT = 10_000
 
@@ -92,7 +120,18 @@ def create_app(options: MockOptions | None = None) -> web.Application:
     app.router.add_delete("/_mock/requests", _clear_recorded)
     app.router.add_get("/_mock/streams/{stream_id}", _stream_outcome)
     app.router.add_route("*", "/{tail:.*}", _not_found)
+    app.on_response_prepare.append(_provider_headers)
     return app
+
+
+async def _provider_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith("/_mock/"):
+        return
+    if request.path.startswith("/v1/messages"):  # Anthropic's (its request-id is set above)
+        response.headers.update(_ANTHROPIC_ORGANISATION_HEADERS)
+        return
+    response.headers.update(_ORGANISATION_HEADERS)
+    response.headers["x-request-id"] = "req_mock" + os.urandom(8).hex()
 
 
 def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -49,11 +49,9 @@ def _gauges(
         kind, names = parse_scope(scope)
         if kind == "end_user":
             continue
-        customer = ""
-        if kind == "customer":
-            customer = names[0]
-            if label_customer(customer) != customer:
-                continue  # past the cap: the budget API has the exact figures
+        if kind in ("customer", "end_users") and label_customer(names[0]) != names[0]:
+            continue  # a customer metrics may not name: the budget API has the figures
+        customer = names[0] if kind == "customer" else ""
         rows.append(((scope, period, customer), float(Decimal(usd))))
     return rows
 

@@ -264,10 +264,27 @@ class ProxyMetrics:
         ratelimited = CounterFamily(
             "costproxy_ratelimited_total",
             "Requests refused by a rate limit (429), by the limit's kind: requests or tokens "
-            "per minute.",
+            "per minute, requests in flight (max_in_flight), or a customer's share of a "
+            "provider's connections (provider_share).",
             ("kind",),
         )
-        self._ratelimited = {kind: ratelimited.labels(kind) for kind in ("requests", "tokens")}
+        self._ratelimited = {
+            kind: ratelimited.labels(kind)
+            for kind in ("requests", "tokens", "in_flight", "provider_share")
+        }
+        self._auth_failures = CounterFamily(
+            "costproxy_auth_failures_total",
+            "Failed authentications, by kind: missing_api_key, invalid_api_key, "
+            "expired_api_key (client API), invalid_admin_token, invalid_metrics_token, "
+            "invalid_share_link (console).",
+            ("kind",),
+        )
+        self._auth_blocked = CounterFamily(
+            "costproxy_auth_blocked_total",
+            "Requests refused (429) because their address failed to authenticate too often, "
+            "by realm: client, admin, metrics, console.",
+            ("realm",),
+        )
         self._store: Callable[[], tuple[bool, int, int]] | None = None
         store_up, journal_pending, lost = (
             CallbackFamily(name, help_text, kind, (), partial(self._store_figure, i))
@@ -289,7 +306,8 @@ class ProxyMetrics:
             self._model_mismatch,
             self._duration, self._ttft, self._overhead, self._upstream_errors, inflight,
             breakers, breaker_opens, self._store_errors, self._store_latency, reloads,
-            generation, store_up, journal_pending, lost, ratelimited,
+            generation, store_up, journal_pending, lost, ratelimited, self._auth_failures,
+            self._auth_blocked,
         )  # fmt: skip
         # CPU, memory, file descriptors: read from /proc at scrape time.
         self._process = CollectorRegistry()
@@ -377,6 +395,13 @@ class ProxyMetrics:
     def rate_limited(self, kind: str) -> None:
         """A request refused by a rate limit of this kind ("requests" or "tokens")."""
         self._ratelimited[kind].inc()
+
+    def auth_failed(self, kind: str) -> None:
+        """A failed authentication, by its error code (a handful of fixed kinds)."""
+        self._auth_failures.labels(kind).inc()
+
+    def auth_blocked(self, realm: str) -> None:
+        self._auth_blocked.labels(realm).inc()
 
     def store_call(self, operation: str, seconds: float, failed: bool) -> None:
         latency, errors = self._store_children[operation]

@@ -81,6 +81,7 @@ class RequestLog:
         route: str | None = None,
         model: str = "none",
         provider: str = "none",
+        client: str | None = None,
     ) -> None:
         """A request refused before it went upstream: before routing (nothing else known
         for sure, so nothing else logged), or by a budget (who and where known)."""
@@ -98,6 +99,8 @@ class RequestLog:
             "error": code,
             "latency_ms": round(latency_s * 1000, 3),
         }
+        if client is not None:  # refused before it authenticated: only its address is known
+            line["client"] = client
         _emit(line)
 
 

@@ -49,6 +49,7 @@ class Exchange:
     completion_text: str = ""  # non-streaming: text to estimate from, when usage is missing
     stream_counter: tokens.TokenCounter | None = None  # streaming: the same, counted as it goes
     first_byte_at: float | None = None
+    sent_bytes: int = 0  # body bytes written to the client (a reset may lose the last ones)
     upstream_wait_s: float = 0.0  # awaiting upstreams and backoffs: not the proxy's overhead
     failures: list[str] = field(default_factory=list)  # why each failed attempt failed
     attempts: int = 1

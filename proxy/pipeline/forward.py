@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from proxy.access.inflight import ConcurrencyLimitError
 from proxy.accounting import tokens
 from proxy.budgets.rules import stated_max_output
 from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange
-from proxy.pipeline.relay import Answer, fetch, relay_stream, whole_response
+from proxy.pipeline.relay import Answer, deliver, fetch, relay_stream, whole_response
 from proxy.pipeline.request import has_duplicate_model, upstream_body, upstream_headers
+from proxy.providers.share import PoolFull
 from proxy.routing.retry import (
     Failure,
     RetryPolicy,
@@ -91,6 +93,39 @@ def _out_of_time(route: Route) -> UpstreamError:
     )
 
 
+def _over_share(ex: Exchange, target: Target) -> ConcurrencyLimitError:
+    share = target.provider.share
+    return ConcurrencyLimitError(
+        f"Customer {ex.attribution.customer!r} has {share.per_customer} requests in flight "
+        f"to provider {target.provider.name!r}, its share of the provider's "
+        f"{share.capacity} connections. Retry when one of them has finished.",
+        kind="provider_share",
+    )
+
+
+async def _take_slot(ex: Exchange, target: Target, deadline: float | None) -> bool | UpstreamError:
+    """A connection slot of the target's provider for the request's customer: True; False
+    when the customer holds its share; an error (503, the proxy's own, never a failure of
+    the provider) when the pool stayed full for the provider's connect timeout."""
+    provider = target.provider
+    wait_s = provider.config.connect_timeout_s
+    if deadline is not None:
+        wait_s = max(0.0, min(wait_s, deadline - asyncio.get_running_loop().time()))
+    waiting = time.perf_counter()
+    try:
+        return await provider.share.acquire(ex.attribution.customer, wait_s)
+    except PoolFull:
+        return UpstreamError(
+            f"The proxy's {provider.share.capacity} connections to provider "
+            f"{provider.name!r} are all in use.",
+            status=503,
+            code="provider_pool_full",
+            headers={"Retry-After": "1"},
+        )
+    finally:
+        ex.upstream_wait_s += time.perf_counter() - waiting  # waiting, not proxy work
+
+
 def _failed(ex: Exchange, health: TargetHealth, now: float, reason: str) -> None:
     ex.failures.append(reason)  # for metrics and the request log, by reason
     health.failures += 1
@@ -112,7 +147,9 @@ async def _attempt(
         duplicate_model=duplicate_model,
     )
     provider = target.provider
-    headers = upstream_headers(request.headers, provider.headers(), provider.default_headers())
+    headers = upstream_headers(
+        request.headers, provider.headers(), target.forward_headers, provider.default_headers()
+    )
     ex.price_context = ex.api.price_context(headers)
     try:
         async with _deadline(deadline):
@@ -155,18 +192,21 @@ async def forward(
     panic = not any(health.of(t).breaker.allows(loop.time()) for t in order)
     failures: list[Failure] = []
     refused: set[int] = set()  # lost the half-open probe slot to another request
+    over_share: set[int] = set()  # the customer holds its share of the target's pool
     duplicate_model = has_duplicate_model(raw)
     last: Answer | UpstreamError | None = None
+    customer = ex.attribution.customer
     while True:
         now = loop.time()
         skip = frozenset(
             i
             for i, t in enumerate(order)
-            if not panic and (i in refused or not health.of(t).breaker.allows(now))
+            if i in over_share
+            or (not panic and (i in refused or not health.of(t).breaker.allows(now)))
         )
         step = next_attempt(len(order), failures, policy, now, rng.random(), skip)
         if step is None:
-            if last is None and not panic:
+            if last is None and not panic and len(over_share) < len(order):
                 panic = True  # every target refused: try them anyway
                 continue
             break
@@ -174,44 +214,59 @@ async def forward(
             backing_off = time.perf_counter()  # waiting, not proxy work: not overhead
             await asyncio.sleep(step.wait_s)
             ex.upstream_wait_s += time.perf_counter() - backing_off
-        target_health = health.of(order[step.index])
-        if not panic and not target_health.breaker.acquire(loop.time()):
-            refused.add(step.index)
+        target = order[step.index]
+        slot = await _take_slot(ex, target, policy.deadline)
+        if slot is False:
+            over_share.add(step.index)
             continue
-        ex.target, ex.attempts = order[step.index], len(failures) + 1
-        target_health.requests += 1
-        started = loop.time()
-        try:
-            outcome, injected_usage = await _attempt(
-                request, ex, raw, policy.deadline, duplicate_model
-            )
-        except BaseException:  # the client went away: the attempt has no outcome
-            if not panic:
-                target_health.breaker.release()
-            raise
-        reason = _failure_reason(outcome)
-        if reason is not None:
-            last = outcome
-            _failed(ex, target_health, loop.time(), reason)
-            if isinstance(outcome, _OutOfTime):
-                break
-            wait = None
-            if isinstance(outcome, Answer):
-                wait = retry_after_s(outcome.upstream.headers, datetime.now(UTC))
-            failures.append(Failure(step.index, loop.time(), wait))
+        if isinstance(slot, UpstreamError):  # our pool, full: not the provider's failure
+            last = slot
+            failures.append(Failure(step.index, loop.time(), None))
             continue
-        assert isinstance(outcome, Answer)
-        target_health.breaker.success()
-        target_health.observe_latency((loop.time() - started) * 1000)
-        if outcome.first_chunk is None:
-            return await whole_response(ex, outcome)
-        response = await relay_stream(request, ex, outcome, injected_usage)
-        if ex.status == 502:
-            _failed(ex, target_health, loop.time(), "stream broken")
-        return response
+        try:  # the slot is given back however the attempt ends, the stream included
+            target_health = health.of(target)
+            if not panic and not target_health.breaker.acquire(loop.time()):
+                refused.add(step.index)
+                continue
+            ex.target, ex.attempts = target, len(failures) + 1
+            target_health.requests += 1
+            started = loop.time()
+            try:
+                outcome, injected_usage = await _attempt(
+                    request, ex, raw, policy.deadline, duplicate_model
+                )
+            except BaseException:  # the client went away: the attempt has no outcome
+                if not panic:
+                    target_health.breaker.release()
+                raise
+            reason = _failure_reason(outcome)
+            if reason is not None:
+                last = outcome
+                _failed(ex, target_health, loop.time(), reason)
+                if isinstance(outcome, _OutOfTime):
+                    break
+                wait = None
+                if isinstance(outcome, Answer):
+                    wait = retry_after_s(outcome.upstream.headers, datetime.now(UTC))
+                failures.append(Failure(step.index, loop.time(), wait))
+                continue
+            assert isinstance(outcome, Answer)
+            target_health.breaker.success()
+            target_health.observe_latency((loop.time() - started) * 1000)
+            if outcome.first_chunk is None:
+                return await deliver(request, ex, await whole_response(ex, outcome))
+            response = await relay_stream(request, ex, outcome, injected_usage)
+            if ex.status == 502:
+                _failed(ex, target_health, loop.time(), "stream broken")
+            return response
+        finally:
+            target.provider.share.release(customer)
+    if last is None and over_share:  # every target this request could use is held
+        raise _over_share(ex, order[min(over_share)])
     if isinstance(last, Answer):
-        return await whole_response(ex, last)  # the last upstream error, as the upstream sent it
+        # The last upstream error, as the upstream sent it.
+        return await deliver(request, ex, await whole_response(ex, last))
     if last is None:  # the time budget ran out before any attempt could start
         last = _out_of_time(route)
-    last.headers = {"x-request-id": ex.request_id, "x-costproxy-attempts": str(ex.attempts)}
+    last.headers |= {"x-request-id": ex.request_id, "x-costproxy-attempts": str(ex.attempts)}
     raise last

@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from proxy.access.admission import AUTH
+from proxy.access.admission import authenticate
 from proxy.access.auth import Principal
 from proxy.errors import NotFoundError
 from proxy.state import STATE, Snapshot
@@ -24,7 +24,7 @@ def _entries(snapshot: Snapshot, principal: Principal) -> list[dict]:
 
 async def list_models(request: web.Request) -> web.Response:
     snapshot = request.app[STATE].snapshot
-    principal = await request.app[AUTH].authenticate(request.headers, snapshot.keys)
+    principal = await authenticate(request, snapshot.keys)
     if principal.models is None:  # the common case: the body built with the snapshot
         return web.Response(body=snapshot.models_body, content_type="application/json")
     body = {"object": "list", "data": _entries(snapshot, principal)}
@@ -33,7 +33,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def retrieve_model(request: web.Request) -> web.Response:
     snapshot = request.app[STATE].snapshot
-    principal = await request.app[AUTH].authenticate(request.headers, snapshot.keys)
+    principal = await authenticate(request, snapshot.keys)
     name = request.match_info["model"]
     for entry in _entries(snapshot, principal):
         if entry["id"] == name:

@@ -23,22 +23,16 @@ from proxy.errors import UpstreamError
 from proxy.pipeline.exchange import Exchange, settle
 from proxy.providers.transport import TransportError, TransportTimeout, UpstreamResponse
 
-__all__ = ["Answer", "fetch", "relay_stream", "whole_response"]
-
-_DROP_RESPONSE_HEADERS = frozenset(
-    h.lower()
-    for h in (
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
-        "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Content-Encoding",
-        "Set-Cookie", "X-Request-Id",
-    )
-)  # fmt: skip
+__all__ = ["Answer", "client_left", "deliver", "fetch", "relay_stream", "whole_response"]
 
 
 def _client_headers(upstream: CIMultiDictProxy[str], ex: Exchange) -> CIMultiDict[str]:
+    """The provider's headers that describe the answer (an allowlist: see proxy.headers),
+    and the proxy's own."""
     headers: CIMultiDict[str] = CIMultiDict()
+    returned = ex.target.provider.returned
     for name, value in upstream.items():
-        if name.lower() not in _DROP_RESPONSE_HEADERS:
+        if returned.allows(name.lower()):
             headers.add(name, value)
     upstream_id = upstream.get("X-Request-Id")
     if upstream_id:
@@ -220,7 +214,8 @@ async def _next_chunk(ex: Exchange, upstream: UpstreamResponse) -> bytes:
         ex.upstream_wait_s += time.perf_counter() - waiting
 
 
-def _client_left(request: web.Request) -> bool:
+def client_left(request: web.Request) -> bool:
+    """Whether the client's connection is gone (closed, reset, or closing)."""
     transport = request.transport
     return transport is None or transport.is_closing()
 
@@ -229,7 +224,7 @@ async def _close_when_client_leaves(request: web.Request, upstream: UpstreamResp
     # aiohttp does not cancel a handler whose client left, and the relay loop notices only
     # at its next write, which a silent upstream may delay for minutes: look 4 times a
     # second, and stop the upstream from generating tokens nobody will read.
-    while not _client_left(request):
+    while not client_left(request):
         await asyncio.sleep(0.25)
     upstream.close()
 
@@ -245,10 +240,24 @@ def _whole_event(tail: bytes) -> bool:
     return True
 
 
+# However a client's going away shows when the proxy writes to it: a reset, a broken
+# pipe, aiohttp's "Cannot write to closing transport" (a ConnectionResetError too).
+_GONE = (ConnectionError, aiohttp.ClientConnectionError)
+
+
+async def _prepare(response: web.StreamResponse, request: web.Request) -> bool:
+    """Send the response's headers; False when the client is already gone."""
+    try:
+        await response.prepare(request)
+    except _GONE:
+        return False
+    return True
+
+
 async def _write(response: web.StreamResponse, data: bytes) -> bool:
     try:
         await response.write(data)
-    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+    except _GONE:
         return False
     return True
 
@@ -256,9 +265,21 @@ async def _write(response: web.StreamResponse, data: bytes) -> bool:
 async def _write_eof(response: web.StreamResponse) -> bool:
     try:
         await response.write_eof()
-    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+    except _GONE:
         return False
     return True
+
+
+async def deliver(request: web.Request, ex: Exchange, response: web.Response) -> web.Response:
+    """Write a whole answer now rather than after the handler returns, so that the record
+    knows whether it reached the client: a client already gone makes it 499 (the record
+    settled for the cost header is settled again)."""
+    if not (await _prepare(response, request) and await _write_eof(response)):
+        ex.status = 499
+        ex.record = None
+    else:
+        ex.sent_bytes = response.content_length or 0
+    return response
 
 
 async def _drain(
@@ -266,9 +287,13 @@ async def _drain(
     upstream: UpstreamResponse,
     splitter: SSESplitter,
     watch: Callable[[bytes], bool],
+    unsent: bytes,
 ) -> bool:
-    """Read the rest of a stream whose client hung up, discarding it but watching it
-    for usage, until it ends or the route's drain time is up. True: it ended."""
+    """Read the rest of a stream whose client hung up (from `unsent`, read but never
+    sent), discarding it but watching it for usage, until it ends or the route's drain
+    time is up. True: it ended."""
+    for event in splitter.feed(unsent):
+        watch(event)
     try:
         async with asyncio.timeout(ex.route.drain_timeout_s):
             while chunk := await _next_chunk(ex, upstream):
@@ -302,22 +327,27 @@ async def relay_stream(
         )
         splitter = SSESplitter()
         response = web.StreamResponse(status=200, headers=_client_headers(upstream.headers, ex))
-        await response.prepare(request)
-        if not draining:
+        chunk = answer.first_chunk or b""
+        # A client may be gone before its first byte (it reset while the upstream thought):
+        # then nothing was delivered, and the first chunk is only read.
+        client_gone = not await _prepare(response, request)
+        unsent = chunk if client_gone else b""
+        if not draining and not client_gone:
             client_watch = asyncio.get_running_loop().create_task(
                 _close_when_client_leaves(request, upstream)
             )
-        client_gone = False
-        chunk = answer.first_chunk or b""
-        while chunk:
+        while chunk and not client_gone:
             forward = [event for event in splitter.feed(chunk) if watcher.observe(event)]
-            if forward and not await _write(response, b"".join(forward)):
-                client_gone = True
-                break
+            if forward:
+                data = b"".join(forward)
+                if not await _write(response, data):
+                    client_gone = True
+                    break
+                ex.sent_bytes += len(data)
             chunk = await _next_chunk(ex, upstream)
-        client_gone = client_gone or _client_left(request)
+        client_gone = client_gone or client_left(request)
         if client_gone and draining and ex.status == 200:
-            clean_end = await _drain(ex, upstream, splitter, watcher.observe)
+            clean_end = await _drain(ex, upstream, splitter, watcher.observe, unsent)
         elif not client_gone:
             clean_end = ex.status == 200
             tail = splitter.remainder()
@@ -328,6 +358,7 @@ async def relay_stream(
                 ex.status = 502
             elif clean_end and tail and watcher.observe(tail):
                 client_gone = not await _write(response, tail)
+                ex.sent_bytes += 0 if client_gone else len(tail)
             if not client_gone:
                 client_gone = not await _write_eof(response)
         _settle_stream(ex, watcher, client_gone)

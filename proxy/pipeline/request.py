@@ -10,6 +10,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.errors import BadRequestError, PayloadTooLargeError
+from proxy.headers import HeaderAllowlist
+from proxy.pipeline.body_encoding import body_encoding, inflate
 
 __all__ = [
     "check_payload",
@@ -27,32 +29,32 @@ _REQUIRED: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "responses": ("input", (str, list)),
 }
 _INT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "n")
+# No model takes more (APIs parse these as 32-bit integers); past it a value is a mistake,
+# or an attempt to overflow the budget reservation, which multiplies it by a price.
+MAX_INT_FIELD = 2**31 - 1
 _STREAMING = frozenset({"chat.completions", "completions", "responses"})
 _USAGE_OPTION = frozenset({"chat.completions", "completions"})
 
-# Never forwarded upstream: hop-by-hop headers, the client's credentials, the proxy's own
-# attribution headers, and headers aiohttp computes itself.
-_DROP_REQUEST_HEADERS = frozenset(
-    h.lower()
-    for h in (
-        "Host", "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-        "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Accept-Encoding",
-        "Authorization", "api-key", "x-api-key", "Cookie",
-        "OpenAI-Organization", "OpenAI-Project",
-        "X-Customer-Id", "X-End-User-Id", "X-Cost-Tags", "X-Request-Id",
-    )
-)  # fmt: skip
 
-
-async def read_payload(request: web.Request, max_bytes: int) -> tuple[bytes, dict]:
+async def read_payload(
+    request: web.Request, max_bytes: int, *, accept_compressed: bool = False
+) -> tuple[bytes, dict]:
     """The raw body and its parsed JSON object; parsed once for the whole request (its
-    API checks the fields: apis.Api.check_payload)."""
+    API checks the fields: apis.Api.check_payload).
+
+    A compressed body (only with `accept_compressed`) is decoded here, within max_bytes:
+    the server runs with aiohttp's own decompression off (see server.serve), so what
+    `read()` returns is what the client sent.
+    """
+    encoding = body_encoding(request.headers, accepted=accept_compressed)
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(max_bytes) from None
+    if encoding is not None:
+        raw = inflate(raw, encoding, max_bytes)
     if not raw:
         raise BadRequestError("The request body is empty; send a JSON object.", code="invalid_json")
     try:
@@ -110,6 +112,12 @@ def check_payload(endpoint: str, payload: dict) -> None:
         ):
             raise BadRequestError(
                 f"'{name}' must be a non-negative integer.", code="invalid_type", param=name
+            )
+        if value is not None and value > MAX_INT_FIELD:
+            raise BadRequestError(
+                f"'{name}' must be at most {MAX_INT_FIELD}.",
+                code="integer_above_max_value",
+                param=name,
             )
 
 
@@ -169,22 +177,25 @@ def upstream_body(
 def upstream_headers(
     client_headers: Mapping[str, str],
     provider_headers: dict[str, str],
+    allowed: HeaderAllowlist,
     defaults: Mapping[str, str] | None = None,
 ) -> CIMultiDict[str]:
-    """The client's headers without its credentials, the proxy's own and hop-by-hop
-    headers; then the provider's (its key, and the config's `headers`, which win); then
-    `defaults` for what neither set (e.g. Anthropic's `anthropic-version`)."""
+    """The headers of an upstream request: the client's that `allowed` lets through (an
+    allowlist: see proxy.headers), the content type, the provider's own (its key, and the
+    config's `headers`, which win); then `defaults` for what none of these set (e.g.
+    Anthropic's `anthropic-version`)."""
     headers: CIMultiDict[str] = CIMultiDict()
-    connection_listed = {
-        token.strip().lower()
-        for token in client_headers.get("Connection", "").split(",")
-        if token.strip()
-    }
+    connection_listed: set[str] | None = None
     for name, value in client_headers.items():
         lowered = name.lower()
-        if lowered in _DROP_REQUEST_HEADERS or lowered in connection_listed:
+        if not allowed.allows(lowered):
             continue
-        headers.add(name, value)
+        if connection_listed is None:  # a header the client made hop-by-hop stays here
+            connection_listed = {
+                token.strip().lower() for token in client_headers.get("Connection", "").split(",")
+            }
+        if lowered not in connection_listed:
+            headers.add(name, value)
     headers["Content-Type"] = "application/json"
     headers.update(provider_headers)
     for name, value in (defaults or {}).items():

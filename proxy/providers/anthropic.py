@@ -22,6 +22,10 @@ DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 class AnthropicProvider(Provider):
     kind = "anthropic"
     api = "anthropic"
+    # The headers Anthropic's API defines for a client to send (its version, the betas
+    # the client opts into), and its own request id.
+    request_headers = ("Accept", "anthropic-version", "anthropic-beta")
+    response_headers = ("request-id",)
 
     def auth_headers(self) -> dict[str, str]:
         if self.config.api_key is None or not self.config.api_key.get_secret_value():

@@ -18,6 +18,8 @@ _UNDEPLOYED = frozenset({"responses"})
 
 class AzureProvider(Provider):
     kind = "azure"
+    request_headers = ("Accept", "x-ms-client-request-id")
+    response_headers = ("apim-request-id", "x-ms-client-request-id")
 
     def auth_headers(self) -> dict[str, str]:
         if self.config.api_key is None or not self.config.api_key.get_secret_value():

@@ -4,6 +4,8 @@ building."""
 from __future__ import annotations
 
 from proxy.config import ProviderConfig
+from proxy.headers import RESPONSE_HEADERS, HeaderAllowlist
+from proxy.providers.share import PoolShare
 from proxy.providers.transport import AiohttpTransport, Transport, TransportFactory
 
 __all__ = ["ENDPOINT_PATHS", "Provider"]
@@ -22,6 +24,10 @@ class Provider:
 
     kind = "base"
     api = "openai"  # the client API it serves (see config.API_OF_KIND)
+    # The client headers the kind's API defines (Content-Type is the proxy's own), and
+    # the provider headers, beyond every kind's RESPONSE_HEADERS, that describe an answer.
+    request_headers: tuple[str, ...] = ("Accept",)
+    response_headers: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -37,6 +43,12 @@ class Provider:
         # The config generation this provider (and so its connection pool) was built in.
         self.since_generation = 1
         self._headers = {**config.headers, **self.auth_headers()}
+        self.forwarded = HeaderAllowlist.of(self.request_headers, config.forward_headers)
+        # Its connections, shared fairly between customers (see providers.share).
+        self.share = PoolShare(config.max_connections, config.max_customer_share)
+        self.returned = HeaderAllowlist.of(
+            RESPONSE_HEADERS, self.response_headers, config.return_headers
+        )
 
     def auth_headers(self) -> dict[str, str]:
         return {}

@@ -9,6 +9,7 @@ __all__ = ["OpenAIProvider"]
 
 class OpenAIProvider(Provider):
     kind = "openai"
+    request_headers = ("Accept", "Idempotency-Key")
 
     def auth_headers(self) -> dict[str, str]:
         if self.config.api_key is None or not self.config.api_key.get_secret_value():

@@ -13,6 +13,7 @@ from proxy.accounting.pricing import PriceSpec, cost_nusd
 from proxy.accounting.records import Usage
 from proxy.accounting.whatif import Alternatives, alternatives_for
 from proxy.config import OnClientDisconnect, RouteConfig, Strategy, StreamsConfig
+from proxy.headers import NO_HEADERS, HeaderAllowlist
 from proxy.providers import Provider
 
 __all__ = [
@@ -45,6 +46,8 @@ class Target:
     weight: float = 1.0
     priority: int = 0
     what_if: tuple[tuple[str, PriceSpec], ...] = ()  # (alternative "ns/model", its price)
+    # The client headers this target is sent: its provider's and its route's allowlists.
+    forward_headers: HeaderAllowlist = NO_HEADERS
 
     @property
     def key(self) -> TargetKey:
@@ -151,6 +154,7 @@ def build_routes(
     for name, config in models.items():
         ordered = sorted(enumerate(config.targets), key=lambda pair: (pair[1].priority, pair[0]))
         targets = []
+        route_headers = HeaderAllowlist.of(config.forward_headers)
         for _, t in ordered:
             provider = providers[t.provider]
             namespace = provider.price_namespace
@@ -162,6 +166,7 @@ def build_routes(
                     weight=t.weight,
                     priority=t.priority,
                     what_if=alternatives_for(what_if, namespace, t.model),
+                    forward_headers=provider.forwarded | route_headers,
                 )
             )
         if config.strategy == "cheapest":

@@ -30,6 +30,7 @@ from proxy.budgets.rules import (
     ReserveAnswer,
     Seed,
     SettleAnswer,
+    bounded_amount,
     period_id,
 )
 from proxy.store.redis_client import RedisClient
@@ -37,10 +38,10 @@ from proxy.store.redis_layout import KeyLayout, escape
 
 __all__ = ["RedisBudgets", "budget_key"]
 
-_LIB = "budget_lib_v1.lua"
-_RESERVE = "reserve_v1.lua"
-_SETTLE = "settle_v1.lua"
-_SEED = "seed_v1.lua"
+_LIB = "budget_lib_v2.lua"
+_RESERVE = "reserve_v2.lua"
+_SETTLE = "settle_v2.lua"
+_SEED = "seed_v2.lua"
 _RECLAIM_PER_CALL = 32
 
 
@@ -108,7 +109,8 @@ class RedisBudgets:
     ) -> ReserveAnswer:
         prefix = self.layout.prefix
         keys = self._fixed_keys() + [budget_key(prefix, s, r.period) for s, r in counters]
-        args: list = [request_id, amount_nusd, ttl_ms, _ms(now_ms), _RECLAIM_PER_CALL]
+        amount = bounded_amount(amount_nusd)  # the script bounds it too: one rule, twice
+        args: list = [request_id, amount, ttl_ms, _ms(now_ms), _RECLAIM_PER_CALL]
         for _, rule in counters:
             args += [rule.period, rule.limit_nusd, "1" if rule.hard else "0"]
         violated, now, _reclaimed, *flat = await self._run_script(self._reserve_script, keys, args)
@@ -127,7 +129,7 @@ class RedisBudgets:
     ) -> SettleAnswer | None:
         prefix = self.layout.prefix
         keys = self._fixed_keys() + [budget_key(prefix, s, p) for s, p in counters]
-        args = [request_id, cost_nusd, _ms(now_ms), *(p for _, p in counters)]
+        args = [request_id, bounded_amount(cost_nusd), _ms(now_ms), *(p for _, p in counters)]
         applied, now, *flat = await self._run_script(self._settle_script, keys, args)
         if applied == 0:
             return None

@@ -1,7 +1,7 @@
 """Budget counters in the embedded store: each reserve and each settle is one transaction
 on the store's single writer thread, so they are serialised like the Redis scripts.
 
-The same rules as the Lua scripts (proxy/store/lua/*_v1.lua), in Python over SQL rows.
+The same rules as the Lua scripts (proxy/store/lua/*_v2.lua), in Python over SQL rows.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from proxy.budgets.rules import (
+    MAX_COUNTER_NUSD,
     BudgetRule,
     CounterState,
     Period,
     ReserveAnswer,
     Seed,
     SettleAnswer,
+    bounded_amount,
     first_violation,
     period_id,
 )
@@ -29,6 +31,8 @@ _BUCKET_MS = 300_000
 _BUCKETS = 12
 _RECLAIM_PER_CALL = 32
 _FORGET_RECLAIMED_MS = 86_400_000
+# Twelve burn buckets summed stay below 2^62: SQLite's sum() raises on overflow.
+_MAX_BURN_BUCKET = MAX_COUNTER_NUSD // 16
 
 BUDGET_SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_counters (
@@ -131,8 +135,9 @@ class SQLiteBudgets:
         ttl_ms: int,
         now_ms: int | None = None,
     ) -> ReserveAnswer:
+        amount = bounded_amount(amount_nusd)
         return await self._run(
-            self._transaction, _reserve, request_id, amount_nusd, counters, ttl_ms, now_ms
+            self._transaction, _reserve, request_id, amount, counters, ttl_ms, now_ms
         )
 
     async def settle_budget(
@@ -142,7 +147,8 @@ class SQLiteBudgets:
         counters: Sequence[tuple[str, Period]],
         now_ms: int | None = None,
     ) -> SettleAnswer | None:
-        return await self._run(self._transaction, _settle, request_id, cost_nusd, counters, now_ms)
+        cost = bounded_amount(cost_nusd)
+        return await self._run(self._transaction, _settle, request_id, cost, counters, now_ms)
 
     async def seed_budget_spent(self, seeds: Sequence[Seed], now_ms: int | None = None) -> int:
         return await self._run(self._transaction, _seed, seeds, now_ms)
@@ -212,17 +218,19 @@ def _reserve(
     violated = None if replay else first_violation(amount, [r for _, r in counters], states)
     if violated is not None or replay:
         return ReserveAnswer(violated, tuple(states), now)
-    for scope, rule in counters:
+    held_states = []
+    for (scope, rule), state in zip(counters, states, strict=True):
+        held = min(state.held_nusd + amount, MAX_COUNTER_NUSD)  # saturates, as in Lua
         conn.execute(
-            "UPDATE budget_counters SET held = held + ? WHERE scope = ? AND period = ?",
-            (amount, scope, rule.period),
+            "UPDATE budget_counters SET held = ? WHERE scope = ? AND period = ?",
+            (held, scope, rule.period),
         )
+        held_states.append(CounterState(state.pid, state.spent_nusd, held))
     conn.execute(
         "INSERT INTO budget_holds (request_id, amount, expires_ms, counters) VALUES (?, ?, ?, ?)",
         (request_id, amount, now + ttl_ms, _SEP.join(f"{s}|{r.period}" for s, r in counters)),
     )
-    held_states = tuple(CounterState(s.pid, s.spent_nusd, s.held_nusd + amount) for s in states)
-    return ReserveAnswer(None, held_states, now)
+    return ReserveAnswer(None, tuple(held_states), now)
 
 
 def _settle(
@@ -247,15 +255,17 @@ def _settle(
         _current(conn, scope, period, pid)
         if amount:
             _release(conn, scope, period, amount)
+        # Both operands stay below 2^63 (spent <= 2^62, cost <= 2^53): min() saturates.
         conn.execute(
-            "UPDATE budget_counters SET spent = spent + ? WHERE scope = ? AND period = ?",
-            (cost, scope, period),
+            "UPDATE budget_counters SET spent = min(spent + ?, ?) WHERE scope = ? AND period = ?",
+            (cost, MAX_COUNTER_NUSD, scope, period),
         )
         if cost:
             conn.execute(
-                "INSERT INTO budget_burn (scope, period, bucket, amount) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (scope, period, bucket) DO UPDATE SET amount = amount + ?",
-                (scope, period, bucket, cost, cost),
+                "INSERT INTO budget_burn (scope, period, bucket, amount)"
+                " VALUES (?, ?, ?, min(?, ?))"
+                " ON CONFLICT (scope, period, bucket) DO UPDATE SET amount = min(amount + ?, ?)",
+                (scope, period, bucket, cost, _MAX_BURN_BUCKET, cost, _MAX_BURN_BUCKET),
             )
             conn.execute(
                 "DELETE FROM budget_burn WHERE scope = ? AND period = ? AND bucket <= ?",
@@ -275,17 +285,18 @@ def _settle(
 
 
 def _seed(conn: sqlite3.Connection, seeds: Sequence[Seed], now_ms: int | None) -> int:
-    """As seed_v1.lua: spent = max(spent, floor) for counters still in the seed's period."""
+    """As seed_v2.lua: spent = max(spent, floor) for counters still in the seed's period."""
     now = _clock(now_ms)
     raised = 0
     for seed in seeds:
         if period_id(seed.period, now) != seed.pid:
             continue
         spent, _ = _current(conn, seed.scope, seed.period, seed.pid)
-        if seed.floor_nusd > spent:
+        floor = min(seed.floor_nusd, MAX_COUNTER_NUSD)  # counters saturate, as in Lua
+        if floor > spent:
             conn.execute(
                 "UPDATE budget_counters SET spent = ? WHERE scope = ? AND period = ?",
-                (seed.floor_nusd, seed.scope, seed.period),
+                (floor, seed.scope, seed.period),
             )
             raised += 1
     return raised

@@ -7,6 +7,7 @@ writes are serialised without locks and the event loop never waits on the disk.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 from collections import deque
@@ -19,6 +20,7 @@ from typing import TypeVar
 import orjson
 
 from proxy.accounting.records import AggregateRow, Breakdown, Totals, UsageRecord, WhatIfRow
+from proxy.files import private_dir, shared_with_others, touch_private
 from proxy.store.buckets import (
     end_user_dim,
     row_sort_key,
@@ -54,6 +56,8 @@ from proxy.store.sqlite_schema import (
 )
 
 __all__ = ["SQLiteStore"]
+
+log = logging.getLogger("costproxy.store")
 
 T = TypeVar("T")
 
@@ -154,7 +158,15 @@ class SQLiteStore(SQLiteBudgets, SQLiteKeysMixin, SQLiteJobsMixin, SQLiteConsole
     # Everything below runs on the worker thread.
 
     def _connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Spend per customer: created readable by its owner only (SQLite gives its WAL and
+        # shared-memory files the database file's mode).
+        touch_private(private_dir(self.path.parent) / self.path.name)
+        if shared_with_others(self.path):
+            log.warning(
+                "store file %s is readable by other users: chmod 600 it (and its -wal and "
+                "-shm files)",
+                self.path,
+            )
         # Autocommit mode: transactions are begun and ended explicitly below.
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:

@@ -58,6 +58,7 @@ def proxy(
                 "kind": "anthropic",
                 "base_url": replay_upstream.url,
                 "api_key": "${T_UPSTREAM_KEY}",
+                "forward_headers": ["x-replay", "x-replay-*"],  # the replay's controls
             }
         },
         # One route per recording, named after it; no retries: one answer, one record.

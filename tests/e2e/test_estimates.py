@@ -27,7 +27,13 @@ def proxy(
     config = {
         "store": {"backend": "sqlite", "sqlite_path": str(directory / "usage.db")},
         "admin": {"token": "${T_ADMIN_TOKEN}"},
-        "providers": {"fake": {"base_url": upstream.url + "/v1", "api_key": "${T_UPSTREAM_KEY}"}},
+        "providers": {
+            "fake": {
+                "base_url": upstream.url + "/v1",
+                "forward_headers": ["x-mock-*"],
+                "api_key": "${T_UPSTREAM_KEY}",
+            }
+        },
         "models": {"gpt-4o": {"targets": [{"provider": "fake", "model": "gpt-4o"}]}},
         "keys": [{"key": "${T_ACME_KEY}", "customer": "acme"}],
     }

@@ -4,7 +4,9 @@ whatever arrives, the answer is never a 5xx, and every error is OpenAI-shaped.""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import unicodedata
 import uuid
 from collections.abc import Iterator
 
@@ -32,6 +34,10 @@ def fuzzed(upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory) ->
     config = base_config(
         upstream.url, {"backend": "sqlite", "sqlite_path": str(directory / "usage.db")}
     )
+    # Hundreds of wrong keys and tokens from one address: past the default threshold the
+    # address would be refused (429) and later examples would test the refusal only.
+    # The throttle is fuzzed in test_auth_failures.
+    config["auth_failures"] = {"threshold": 1_000_000}
     proxy = start_proxy(config, directory, ENV)
     yield Stack(proxy=proxy, upstream=upstream, backend="sqlite")
     proxy.stop()
@@ -94,6 +100,21 @@ header_text = st.text(
 )
 
 
+HI = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def sent(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], **body: object
+) -> aiohttp.ClientResponse | None:
+    """The proxy's response to a POST (of `body`: `json=` or `data=`, a chat saying hi by
+    default), or None for a request the HTTP client itself refuses to send (a header
+    value it will not write)."""
+    try:
+        return await http.post(url, headers=headers, **(body or {"json": HI}))
+    except ValueError:
+        return None
+
+
 async def check_answer(resp: aiohttp.ClientResponse) -> None:
     text = await resp.text(errors="replace")
     assert resp.status < 500, text
@@ -127,11 +148,9 @@ async def test_any_attribution_header_gets_no_5xx(
         "X-Cost-Tags": tags,
         "X-End-User-Id": end_user,
     }
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    try:
-        resp = await http.post(fuzzed.url + ENDPOINTS[0], json=body, headers=headers)
-    except ValueError:
-        return  # a value the HTTP client itself refuses to send
+    resp = await sent(http, fuzzed.url + ENDPOINTS[0], headers)
+    if resp is None:
+        return
     async with resp:
         await check_answer(resp)
         if resp.status == 200 and not trusted:
@@ -214,3 +233,83 @@ async def test_no_traceback_or_secret_in_the_log(fuzzed: Stack, http: aiohttp.Cl
     log = fuzzed.proxy.logs()
     assert "Traceback" not in log
     assert not any(secret in log for secret in SECRETS)
+
+
+# Header names an HTTP client can send (RFC 9110 token characters).
+header_name = st.text(
+    st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"),
+    min_size=1,
+    max_size=30,
+).filter(lambda name: not name.lower().startswith("x-mock-"))  # the fake's own controls
+# What the fuzz stack's provider may be sent: its kind's headers, the fake's controls, the
+# proxy's own and aiohttp's.
+SENT_UPSTREAM = {
+    "accept", "idempotency-key", "content-type", "authorization", "host", "content-length",
+    "accept-encoding",
+}  # fmt: skip
+
+
+@FUZZ
+@given(headers=st.dictionaries(header_name, header_text, max_size=6))
+async def test_no_client_header_reaches_the_provider_unless_listed(
+    fuzzed: Stack, http: aiohttp.ClientSession, headers: dict[str, str]
+):
+    await fuzzed.clear_upstream_requests(http)
+    resp = await sent(
+        http, fuzzed.url + ENDPOINTS[0], {**headers, "Authorization": f"Bearer {ACME_KEY}"}
+    )
+    if resp is None:
+        return
+    async with resp:
+        await check_answer(resp)
+    for upstream in await fuzzed.upstream_requests(http):
+        names = {name.lower() for name in upstream["headers"]}
+        assert names <= SENT_UPSTREAM, upstream["headers"]
+
+
+@FUZZ
+@given(
+    encoding=st.sampled_from(["gzip", "deflate", "br", "x-gzip", "zstd", "identity"]) | header_text,
+    body=raw_bodies | raw_bodies.map(gzip.compress),
+)
+async def test_any_content_encoding_gets_no_5xx_and_compressed_bodies_stay_here(
+    fuzzed: Stack, http: aiohttp.ClientSession, encoding: str, body: bytes
+):
+    headers = {"Authorization": f"Bearer {ACME_KEY}", "Content-Encoding": encoding}
+    await fuzzed.clear_upstream_requests(http)
+    resp = await sent(http, fuzzed.url + ENDPOINTS[0], headers, data=body)
+    if resp is None:
+        return
+    async with resp:
+        await check_answer(resp)
+        refused = encoding.strip().lower() not in ("", "identity")
+        if refused:
+            assert resp.status == 415
+    if refused:
+        assert await fuzzed.upstream_requests(http) == []
+
+
+@FUZZ
+@given(
+    customer=st.text(max_size=20).filter(str.strip),
+    tag_name=st.text(st.characters(categories=("L", "N")), min_size=1, max_size=10),
+)
+async def test_identifiers_are_recorded_in_their_one_spelling(
+    fuzzed: Stack, http: aiohttp.ClientSession, customer: str, tag_name: str
+):
+    headers = {
+        "Authorization": f"Bearer {BACKEND_KEY}",
+        "X-Customer-Id": customer,
+        "X-Cost-Tags": f"{tag_name}=v",
+    }
+    resp = await sent(http, fuzzed.url + ENDPOINTS[0], headers)
+    if resp is None:
+        return
+    async with resp:
+        await check_answer(resp)
+        if resp.status != 200:
+            return
+        record = await fuzzed.usage(http, resp.headers["x-request-id"])
+    assert record["customer"] == unicodedata.normalize("NFKC", customer)
+    name = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", tag_name).casefold())
+    assert record["tags"] == [f"{name}=v"]

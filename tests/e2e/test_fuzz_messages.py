@@ -32,7 +32,12 @@ def proxy(
 ) -> Iterator[ServerProcess]:
     directory = tmp_path_factory.mktemp("fuzz-messages")
     store = {"backend": "sqlite", "sqlite_path": str(directory / "usage.db")}
-    server = start_proxy(anthropic_config(upstream.url, store), directory, ENV)
+    config = anthropic_config(upstream.url, store)
+    # Hundreds of wrong keys from one address: past the default threshold the address
+    # would be refused (429) and later examples would test the refusal only (the throttle
+    # is fuzzed in test_auth_failures).
+    config["auth_failures"] = {"threshold": 1_000_000}
+    server = start_proxy(config, directory, ENV)
     yield server
     server.stop()
 

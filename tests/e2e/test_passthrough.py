@@ -11,6 +11,7 @@ from tests.support.stack import ACME_KEY, UPSTREAM_KEY, Stack
 
 PROXY_HEADERS = {
     "x-request-id",
+    "x-upstream-request-id",  # the upstream's own x-request-id, renamed
     "x-costproxy-provider",
     "x-costproxy-upstream-model",
     "x-costproxy-attempts",

@@ -48,11 +48,16 @@ def config(upstream_url: str, directory: Path) -> dict:
         "store": {"backend": "sqlite", "sqlite_path": str(directory / "costproxy.db")},
         "admin": {"token": "${T_ADMIN_TOKEN}"},
         "request_log": {"enabled": False},
+        "metrics": {"customer_label": "all"},  # the billable spend by customer, below
         "providers": {
             # Named as the catalogue's providers: priced from genai-prices.
-            "openai": {"base_url": mock, "api_key": "${T_UPSTREAM_KEY}"},
-            "together": {"base_url": mock},
-            "local": {"base_url": mock},
+            "openai": {
+                "base_url": mock,
+                "forward_headers": ["x-mock-*"],
+                "api_key": "${T_UPSTREAM_KEY}",
+            },
+            "together": {"base_url": mock, "forward_headers": ["x-mock-*"]},
+            "local": {"base_url": mock, "forward_headers": ["x-mock-*"]},
         },
         "models": {
             "every": {"targets": [{"provider": "local", "model": "every-dim"}]},

@@ -132,7 +132,12 @@ async def observed(
     config = base_config(
         upstream.url, {"backend": "sqlite", "sqlite_path": str(directory / "costproxy.db")}
     )
-    config["metrics"] = {"port": metrics_port, "token": "${T_METRICS_TOKEN}"}
+    # The dashboards' customer panels need customers named (off by default).
+    config["metrics"] = {
+        "port": metrics_port,
+        "token": "${T_METRICS_TOKEN}",
+        "customer_label": "all",
+    }
     config["customers"] = {
         "acme": {"budgets": [{"period": "monthly", "limit_usd": "1000", "hard": True}]},
         "frugal": {"budgets": [{"period": "monthly", "limit_usd": "0", "hard": True}]},

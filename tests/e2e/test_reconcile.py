@@ -53,7 +53,12 @@ class Setup:
 
 def config(upstream_url: str, fake: FakeReportAPI, directory: Path) -> dict:
     def provider(report: dict) -> dict:
-        return {"base_url": upstream_url + "/v1", "api_key": "${T_UPSTREAM_KEY}", "report": report}
+        return {
+            "base_url": upstream_url + "/v1",
+            "forward_headers": ["x-mock-*"],
+            "api_key": "${T_UPSTREAM_KEY}",
+            "report": report,
+        }
 
     def price(name: str) -> dict:
         return PRICES[name]
@@ -71,6 +76,7 @@ def config(upstream_url: str, fake: FakeReportAPI, directory: Path) -> dict:
                 "kind": "anthropic",
                 "base_url": upstream_url,
                 "api_key": "${T_UPSTREAM_KEY}",
+                "forward_headers": ["x-mock-*"],
                 "report": anthropic_report(fake, "proj_native"),
             },
         },

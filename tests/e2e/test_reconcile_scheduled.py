@@ -44,7 +44,12 @@ class Fleet:
 def config(upstream_url: str, fake: FakeReportAPI, store: dict, *, scheduled: bool) -> dict:
     def provider(project: str, key_env: str = "T_OPENAI_ADMIN_KEY") -> dict:
         report = {**openai_report(fake, project), "admin_key_env": key_env}
-        return {"base_url": upstream_url + "/v1", "api_key": "${T_UPSTREAM_KEY}", "report": report}
+        return {
+            "base_url": upstream_url + "/v1",
+            "forward_headers": ["x-mock-*"],
+            "api_key": "${T_UPSTREAM_KEY}",
+            "report": report,
+        }
 
     entry = {"every": "8s", "lag_days": 0, "days": 1, "timeout_s": 120}
     return {

@@ -33,9 +33,9 @@ def base_config(a_url: str, b_url: str, directory: Path) -> dict:
         "admin": {"token": "${T_ADMIN_TOKEN}"},
         "reload": {"watch": False, "interval_s": 0.05},
         "providers": {
-            "a": {"base_url": a_url, "api_key": key},
-            "b": {"base_url": b_url, "api_key": key},
-            "gone": {"base_url": a_url, "api_key": key},
+            "a": {"base_url": a_url, "forward_headers": ["x-mock-*"], "api_key": key},
+            "b": {"base_url": b_url, "forward_headers": ["x-mock-*"], "api_key": key},
+            "gone": {"base_url": a_url, "forward_headers": ["x-mock-*"], "api_key": key},
         },
         "models": {
             "main": {"targets": [{"provider": "a", "model": "m"}]},
@@ -205,7 +205,10 @@ def variant(i: int) -> Callable[[dict], None]:
         config["models"]["main"] = {"strategy": "weighted", "targets": main}
         config["providers"]["b"]["headers"] = {"x-config-step": str(i // 2)}
         if i % 2 == 0:
-            config["providers"]["extra"] = {"base_url": config["providers"]["b"]["base_url"]}
+            config["providers"]["extra"] = {
+                "base_url": config["providers"]["b"]["base_url"],
+                "forward_headers": ["x-mock-*"],
+            }
             config["models"]["extra"] = {"targets": [{"provider": "extra", "model": "m"}]}
         else:
             config["providers"].pop("extra", None)

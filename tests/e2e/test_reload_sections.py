@@ -39,8 +39,12 @@ def initial_config(upstream_url: str, directory: Path) -> dict:
         "request_log": {"enabled": False},
         "reload": {"watch": False, "interval_s": 0.05},
         "providers": {
-            "a": {"base_url": upstream_url + "/v1", "api_key": key},
-            "down": {"base_url": dead_url(), "api_key": key},
+            "a": {
+                "base_url": upstream_url + "/v1",
+                "forward_headers": ["x-mock-*"],
+                "api_key": key,
+            },
+            "down": {"base_url": dead_url(), "forward_headers": ["x-mock-*"], "api_key": key},
         },
         "models": {
             "main": {"targets": [{"provider": "a", "model": "m"}]},
@@ -170,7 +174,7 @@ async def test_metrics_token_changes_and_customer_labels_need_a_restart(
     await refused(
         running,
         http,
-        lambda c: c["metrics"].update(customer_label="none"),
+        lambda c: c["metrics"].update(customer_label="all"),
         "metrics.customer_label",
     )
     await applied(running, http, lambda c: c.pop("metrics"))
@@ -195,6 +199,50 @@ async def test_providers(running: Reloadable, http: aiohttp.ClientSession) -> No
     assert status == 502, answer
     await applied(running, http, lambda c: c["providers"]["a"].update(base_url=good))
     assert (await chat(running, http))[0] == 200
+
+
+async def test_auth_failures(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    """Read at each failure: a lower threshold refuses the next guesser sooner. The
+    guesses come from an address of their own (127.0.0.7), so this one stays unblocked."""
+    await applied(running, http, lambda c: c.update(auth_failures={"threshold": 2}))
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.7", 0))
+    async with aiohttp.ClientSession(connector=connector) as guesser:
+        statuses = []
+        for _ in range(3):
+            async with guesser.post(
+                running.proxy.url + "/v1/chat/completions",
+                json=BODY,
+                headers={"Authorization": "Bearer sk-wrong"},
+            ) as resp:
+                statuses.append(resp.status)
+    assert statuses == [401, 401, 429]
+    await applied(running, http, lambda c: c.pop("auth_failures"))
+
+
+async def test_stack_secrets(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    """Checked as the config loads: a published demo secret beside the providers' real
+    key is refused, and the running config stays."""
+    path = config_path(running.proxy)
+    before = path.read_text()
+    rewrite_config(running.proxy, lambda c: c.update(stack_secrets={"GRAFANA_PASSWORD": "admin"}))
+    status, answer = await running.post_reload(http)
+    assert status == 400, answer
+    assert "set GRAFANA_PASSWORD to a secret of your own" in answer["error"]["message"]
+    path.write_text(before)
+    await applied(running, http, lambda c: c.update(stack_secrets={"GRAFANA_PASSWORD": "x" * 20}))
+    await applied(running, http, lambda c: c.pop("stack_secrets"))
+
+
+async def test_provider_headers(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    assert "openai-processing-ms" not in (await chat(running, http))[2]
+    await applied(
+        running,
+        http,
+        lambda c: c["providers"]["a"].update(return_headers=["openai-processing-ms"]),
+    )
+    assert (await chat(running, http))[2]["openai-processing-ms"] == "12"
+    await applied(running, http, lambda c: c["providers"]["a"].pop("return_headers"))
+    assert "openai-processing-ms" not in (await chat(running, http))[2]
 
 
 async def test_models(running: Reloadable, http: aiohttp.ClientSession) -> None:
@@ -334,6 +382,24 @@ async def test_customers_rate_limits(running: Reloadable, http: aiohttp.ClientSe
     await applied(running, http, lambda c: c["customers"].update(delta={"rpm": 1}))
     statuses = [(await chat(running, http, key=NEW_KEY))[0] for _ in range(2)]
     assert statuses == [200, 429]
+
+
+async def test_customers_max_in_flight(running: Reloadable, http: aiohttp.ClientSession) -> None:
+    await applied(running, http, lambda c: c["customers"]["globex"].update(max_in_flight=1))
+    slow = {"x-mock-chunks": "20", "x-mock-chunk-delay-ms": "100"}
+    stream = await http.post(
+        running.proxy.url + "/v1/chat/completions",
+        json={**BODY, "stream": True},
+        headers={"Authorization": f"Bearer {GLOBEX_KEY}", **slow},
+    )
+    try:
+        assert stream.status == 200
+        await stream.content.readuntil(b"\n\n")  # in flight
+        status, answer, _ = await chat(running, http, key=GLOBEX_KEY)
+        assert status == 429 and answer["error"]["code"] == "concurrency_limit_exceeded"
+    finally:
+        stream.close()
+    await applied(running, http, lambda c: c["customers"]["globex"].pop("max_in_flight"))
 
 
 async def test_tags_budgets(running: Reloadable, http: aiohttp.ClientSession) -> None:

@@ -58,26 +58,26 @@ def routing_config(urls: dict[str, str], directory: Path) -> dict:
         "admin": {"token": "${T_ADMIN_TOKEN}"},
         "breaker": {"failure_threshold": 3, "cooldown_s": 0.5},
         "providers": {
-            "a": {"base_url": urls["a"], "api_key": key},
-            "b": {"base_url": urls["b"], "api_key": key},
-            "c": {"base_url": urls["c"], "api_key": key},
+            "a": {"base_url": urls["a"], "forward_headers": ["x-mock-*"], "api_key": key},
+            "b": {"base_url": urls["b"], "forward_headers": ["x-mock-*"], "api_key": key},
+            "c": {"base_url": urls["c"], "forward_headers": ["x-mock-*"], "api_key": key},
             "dead": {"base_url": dead_url(), "price_namespace": "a"},
             "slow": {
-                "base_url": urls["a"],
+                "base_url": urls["a"], "forward_headers": ["x-mock-*"],
                 "price_namespace": "a",
                 "headers": {"x-mock-latency-ms": "5000"},
                 "read_timeout_s": 0.3,
             },
             "sleepy": {  # answers after 5 s, within its own read timeout
-                "base_url": urls["a"],
+                "base_url": urls["a"], "forward_headers": ["x-mock-*"],
                 "price_namespace": "a",
                 "headers": {"x-mock-latency-ms": "5000"},
             },
-            "fast1": {"base_url": urls["l1"]},
-            "fast2": {"base_url": urls["l2"]},
+            "fast1": {"base_url": urls["l1"], "forward_headers": ["x-mock-*"]},
+            "fast2": {"base_url": urls["l2"], "forward_headers": ["x-mock-*"]},
             "azure": {
                 "kind": "azure",
-                "base_url": urls["a"].removesuffix("/v1"),
+                "base_url": urls["a"].removesuffix("/v1"), "forward_headers": ["x-mock-*"],
                 "api_key": key,
                 "api_version": "2024-10-21",
                 "deployments": {"gpt-4o": "prod-4o"},
@@ -395,14 +395,15 @@ async def test_azure_deployment_url_api_version_and_key_header(
     raw = await client.chat.completions.with_raw_response.create(
         model="azure-chat",
         messages=MESSAGES,
-        extra_headers={"x-mock-usage": "100,0,10,0", "x-marker": customer_marker},
+        # Azure's own client request id: a header its API defines, so it is forwarded.
+        extra_headers={"x-mock-usage": "100,0,10,0", "x-ms-client-request-id": customer_marker},
     )
 
     assert raw.headers["x-costproxy-provider"] == "azure"
     [sent] = [
         r
         for r in await requests_seen(http, fleet.upstreams["a"])
-        if r["headers"].get("x-marker") == customer_marker
+        if r["headers"].get("x-ms-client-request-id") == customer_marker
     ]
     assert sent["path"] == "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
     assert sent["headers"]["api-key"] == UPSTREAM_KEY

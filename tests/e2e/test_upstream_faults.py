@@ -44,7 +44,12 @@ def faulty(upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory) ->
     config["providers"] |= {
         "refused": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "api_key": "x"},
         "nxdomain": {"base_url": "http://costproxy-fault.invalid/v1", "api_key": "x"},
-        "slow": {"base_url": upstream.url + "/v1", "api_key": "x", "read_timeout_s": 0.5},
+        "slow": {
+            "base_url": upstream.url + "/v1",
+            "forward_headers": ["x-mock-*"],
+            "api_key": "x",
+            "read_timeout_s": 0.5,
+        },
     }
     config["models"] |= {
         f"{name}-model": {"targets": [{"provider": name, "model": "gpt-4o-mini"}]}

@@ -10,7 +10,15 @@ import uuid
 
 import pytest
 
-from proxy.budgets.rules import BudgetRule, CounterState, Seed, period_id
+from proxy.budgets.rules import (
+    MAX_AMOUNT_NUSD,
+    MAX_COUNTER_NUSD,
+    MAX_LIMIT_NUSD,
+    BudgetRule,
+    CounterState,
+    Seed,
+    period_id,
+)
 from tests.support.records import ts
 from tests.support.stores import AnyStore
 
@@ -174,6 +182,47 @@ async def test_overrides_are_versioned(store: AnyStore) -> None:
     assert await store.delete_budget_override("customer/acme") is True
     assert await store.delete_budget_override("customer/acme") is False
     assert (await store.budget_overrides())[1] == {}
+
+
+# Amounts at and past the bounds: a reservation computed from an absurd request (or a
+# settle of an absurd cost) is held at MAX_AMOUNT_NUSD and counters saturate, so no store
+# ever sums past its 64-bit integers (SQLite's OverflowError, Redis's HINCRBY overflow
+# error, Lua's inexact doubles) and no request sees a store error for it.
+@pytest.mark.parametrize("amount", [10**15, 2**53, 2**63, 2**64 + 7, 10**30])
+async def test_amounts_past_the_bounds_are_held_at_the_maximum(
+    store: AnyStore, amount: int
+) -> None:
+    soft = [("customer/huge", monthly(10, hard=False))]
+    hard = [("customer/huge-hard", monthly(MAX_LIMIT_NUSD))]
+    request = rid()
+
+    held = await store.reserve_budget(request, amount, soft, TTL, NOV30)
+    refused = await store.reserve_budget(rid(), amount, hard, TTL, NOV30)
+
+    assert held.violated is None
+    assert held.states == (CounterState("2026-11", 0, min(amount, MAX_AMOUNT_NUSD)),)
+    # More than any limit can be: every hard budget refuses it, however large it was.
+    assert refused.violated == (0 if amount > MAX_LIMIT_NUSD else None)
+    settled = await store.settle_budget(request, amount, [("customer/huge", "monthly")], NOV30)
+    assert settled is not None
+    assert settled.states[0].held_nusd == 0
+    assert settled.states[0].spent_nusd == min(amount, MAX_AMOUNT_NUSD)
+
+
+async def test_counters_saturate_instead_of_overflowing(store: AnyStore) -> None:
+    soft = [("customer/saturated", monthly(10, hard=False))]
+    requests = [rid() for _ in range(1100)]  # 1100 × 2^53 > 2^63
+    answers = await asyncio.gather(
+        *(store.reserve_budget(r, 2**63, soft, TTL, NOV30) for r in requests)
+    )
+    assert all(a.violated is None for a in answers)
+    (state,) = await store.budget_states([("customer/saturated", "monthly")], NOV30)
+    assert state.held_nusd == MAX_COUNTER_NUSD
+    for r in requests:
+        await store.settle_budget(r, 2**63, [("customer/saturated", "monthly")], NOV30)
+    (state,) = await store.budget_states([("customer/saturated", "monthly")], NOV30)
+    assert state.spent_nusd == MAX_COUNTER_NUSD
+    assert state.held_nusd == 0
 
 
 async def test_a_seed_raises_a_new_counter_to_the_spend_so_far(store: AnyStore) -> None:

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from proxy.budgets.rules import MAX_AMOUNT_NUSD
 from proxy.store import RedisStore
+from proxy.store.budgets_redis import budget_key
 from tests.support.records import make_record, total_of, ts
 from tests.support.redis_server import RedisServer
 
@@ -148,6 +150,34 @@ async def test_calls_before_open_fail_loudly() -> None:
     with pytest.raises(RuntimeError, match="not open"):
         await store.get_usage("r1")
     await store.close()
+
+
+@pytest.mark.parametrize(
+    "amount", ["1000000000000000", "9223372036854775808", "1e30", "-5", "nan", "x"]
+)
+async def test_the_budget_scripts_bound_what_they_are_given(
+    store: RedisStore, raw: aioredis.Redis, amount: str
+) -> None:
+    """The reserve and settle scripts bound their ARGV themselves (a caller that skipped
+    the Python bound, or an old one, cannot overflow a counter), and write integer
+    strings only: v1 wrote a release of 10^15 as "-1e+15", which HINCRBY refused."""
+    keys = [*store._fixed_keys(), budget_key(store.layout.prefix, "customer/raw", "monthly")]
+    now = "1796083140000"  # 2026-11-30T23:59:00Z
+    try:
+        expected = min(max(int(float(amount)), 0), MAX_AMOUNT_NUSD)
+    except ValueError:
+        expected = 0
+    expected = 0 if amount == "nan" else expected
+    held = await store._run_script(
+        store._reserve_script, keys, ["r1", amount, 60_000, now, 32, "monthly", 10, "0"]
+    )
+    assert held[0] == 0
+    assert held[3:] == ["2026-11", 0, expected]
+    settled = await store._run_script(store._settle_script, keys, ["r1", amount, now, "monthly"])
+    assert settled[2:4] == ["2026-11", expected]
+    assert settled[4] == 0  # the hold released, exactly
+    counter = await raw.hgetall(keys[-1])
+    assert all(v.lstrip("-").isdigit() for k, v in counter.items() if k != "pid"), counter
 
 
 async def test_every_console_key_expires(store: RedisStore, raw: aioredis.Redis) -> None:

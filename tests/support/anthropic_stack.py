@@ -18,13 +18,19 @@ def anthropic_config(upstream_url: str, store: dict) -> dict:
                 "kind": "anthropic",
                 "base_url": upstream_url,
                 "api_key": "${T_UPSTREAM_KEY}",
+                "forward_headers": ["x-mock-*"],  # the fake upstream's controls
             },
             "anthropic-backup": {
                 "kind": "anthropic",
                 "base_url": upstream_url,
                 "api_key": "${T_UPSTREAM_KEY}",
+                "forward_headers": ["x-mock-*"],  # the fake upstream's controls
             },
-            "openai": {"base_url": upstream_url + "/v1", "api_key": "${T_UPSTREAM_KEY}"},
+            "openai": {
+                "base_url": upstream_url + "/v1",
+                "api_key": "${T_UPSTREAM_KEY}",
+                "forward_headers": ["x-mock-*"],
+            },
         },
         "models": {
             "claude-sonnet-4-5": {

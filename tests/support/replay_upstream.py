@@ -112,7 +112,13 @@ def replay_proxy_config(
     config: dict = {
         "store": {"backend": "sqlite", "sqlite_path": str(directory / "usage.db")},
         "admin": {"token": "${T_ADMIN_TOKEN}"},
-        "providers": {"replay": {"base_url": replay_url + "/v1", "api_key": "${T_UPSTREAM_KEY}"}},
+        "providers": {
+            "replay": {
+                "base_url": replay_url + "/v1",
+                "api_key": "${T_UPSTREAM_KEY}",
+                "forward_headers": ["x-replay", "x-replay-*"],
+            }
+        },
         "models": {
             name: {"targets": [{"provider": "replay", "model": model}], "retries": 0}
             for name, model in routes.items()

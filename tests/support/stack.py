@@ -18,6 +18,7 @@ __all__ = [
     "WHAT_IF",
     "Stack",
     "base_config",
+    "chat_status",
 ]
 
 # Distinctive values so that a leak is easy to grep for in logs and responses.
@@ -60,6 +61,7 @@ def base_config(upstream_url: str, store: dict) -> dict:
             "openai": {
                 "kind": "openai",
                 "base_url": upstream_url + "/v1",
+                "forward_headers": ["x-mock-*"],
                 "api_key": "${T_UPSTREAM_KEY}",
             }
         },
@@ -87,6 +89,17 @@ def base_config(upstream_url: str, store: dict) -> dict:
             {"key": "${T_BACKEND_KEY}", "trusted": True, "name": "backend"},
         ],
     }
+
+
+async def chat_status(http: aiohttp.ClientSession, url: str, key: str = ACME_KEY) -> int:
+    """The status of a one-line chat request to the proxy at `url`, with `key`."""
+    async with http.post(
+        url + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {key}"},
+    ) as resp:
+        await resp.read()
+        return resp.status
 
 
 @dataclass

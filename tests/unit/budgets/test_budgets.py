@@ -11,6 +11,8 @@ from proxy.accounting.pricing import PriceBound
 from proxy.budgets.alert_rules import due_alerts, forecast_exhausts, threshold_reached
 from proxy.budgets.book import BudgetBook, parse_scope, scope, scope_label
 from proxy.budgets.rules import (
+    MAX_AMOUNT_NUSD,
+    MAX_LIMIT_NUSD,
     BudgetRule,
     CounterState,
     first_violation,
@@ -90,6 +92,9 @@ def test_output_bound(endpoint, payload, route_max, expected):
         (1, 0, [PriceBound(1, 1, 0)], 1),  # rounded up: never reserve less than the cost
         (100, 10, [FEE], 120_000 + 5_000_000),  # a per-request fee on top
         (100, 10, [PRICE, FEE, None], 120_000 + 5_000_000),
+        # max_tokens × n at their bounds: held at the bound, above every limit.
+        (0, (2**31 - 1) ** 2, [PRICE], MAX_AMOUNT_NUSD),
+        (2**63, 2**63, [DEAR], MAX_AMOUNT_NUSD),
     ],
 )
 def test_reservation(prompt, output, prices, expected):
@@ -277,3 +282,7 @@ def test_interleaved_reserves_and_settles_never_overspend(limit, events):
             open_holds.append(amount)
         assert spent + held <= limit
     assert spent <= limit
+
+
+def test_the_largest_amount_is_above_every_limit_and_exact_in_lua() -> None:
+    assert MAX_LIMIT_NUSD < MAX_AMOUNT_NUSD < 2**53

@@ -74,7 +74,8 @@ def test_every_problem_in_one_run(tmp_path: Path):
             "providers.openai.api_kye: unknown key 'api_kye' (did you mean 'api_key'?)",
             "server.hots: unknown key 'hots' (did you mean 'host'?)",
             "server.colour: unknown key 'colour' "
-            "(known here: host, port, max_body_bytes, shutdown_timeout_s)",
+            "(known here: host, port, max_body_bytes, shutdown_timeout_s, "
+            "accept_compressed_bodies, trusted_proxies)",
             "models.m.targets.0.provider: 'opneai' is not defined under providers "
             "(did you mean 'openai'?)",
             "models.n.targets.0.provider: 'elsewhere' is not defined under providers "

@@ -38,7 +38,8 @@ def record(customer: str = "acme", **fields) -> UsageRecord:
 
 
 def metrics(**config) -> ProxyMetrics:
-    return ProxyMetrics(MetricsConfig(**config))
+    """Metrics that name customers (customer_label `all`) unless told otherwise."""
+    return ProxyMetrics(MetricsConfig(**{"customer_label": "all", **config}))
 
 
 def samples(m: ProxyMetrics) -> dict[tuple[str, frozenset], float]:
@@ -273,7 +274,7 @@ def _config(metrics_section: dict, port: int = 8080) -> dict:
 
 def test_metrics_config_defaults():
     config = parse_config(_config({}))
-    assert config.metrics.customer_label == "all"
+    assert config.metrics.customer_label == "none"  # no customer named unless enabled
     assert config.metrics.max_customers == 500
     assert config.metrics.port is None
     assert config.metrics.token is None
@@ -373,3 +374,11 @@ def test_model_mismatches_are_counted_and_each_kind_logged_once() -> None:
     assert m.model_mismatch("openai", "gpt-4.1-nano", "gpt-4o") is True
     got = value(m, "costproxy_model_mismatch_total", provider="openai", model="gpt-4.1-nano")
     assert got == 3
+
+
+def test_by_default_no_customer_is_named():
+    m = ProxyMetrics(MetricsConfig())
+    m.observe(record(customer="acme-secret-name"), 0.001, ())
+    text = m.exposition().decode()
+    assert "acme-secret-name" not in text
+    assert 'customer="other"' in text

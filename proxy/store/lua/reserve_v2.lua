@@ -1,4 +1,4 @@
--- reserve v1: hold a request's worst-case cost on every budget counter that applies, or
+-- reserve v2: hold a request's worst-case cost on every budget counter that applies, or
 -- on none. Admitted when, for every hard budget: spent + held + amount <= limit
 -- (proxy.budgets.first_violation is the same rule in Python).
 --
@@ -9,7 +9,7 @@
 -- Returns {violated (0 = held), now ms, reclaimed, then per counter: pid, spent, held}.
 -- A replay for a request already held holds nothing more and answers "held".
 
-local rid, amount = ARGV[1], tonumber(ARGV[2])
+local rid, amount = ARGV[1], bounded(ARGV[2])
 local now = clock(ARGV[4])
 local reclaimed = reclaim(now, tonumber(ARGV[5]))
 local replay = redis.call('HEXISTS', HOLD, rid) == 1
@@ -30,11 +30,10 @@ end
 if violated == 0 and not replay then
   local keys = {}
   for i = 1, n do
-    redis.call('HINCRBY', KEYS[3 + i], 'held', ARGV[2])
-    out[3 * i] = out[3 * i] + amount
+    out[3 * i] = add_capped(KEYS[3 + i], 'held', amount, MAX_COUNTER)
     keys[i] = KEYS[3 + i]
   end
   redis.call('ZADD', HOLDS, now + tonumber(ARGV[3]), rid)
-  redis.call('HSET', HOLD, rid, ARGV[2] .. '\n' .. table.concat(keys, '\n'))
+  redis.call('HSET', HOLD, rid, int(amount) .. '\n' .. table.concat(keys, '\n'))
 end
 return {violated, now, reclaimed, unpack(out)}

@@ -1,10 +1,14 @@
--- budget_lib v1: helpers shared by reserve_v1 and settle_v1 (prepended to each at load).
+-- budget_lib v2: helpers shared by reserve_v2 and settle_v2 (prepended to each at load).
+-- v2: amounts are held at MAX_AMOUNT and counters saturate at MAX_COUNTER (v1 let an
+-- absurd reservation overflow HINCRBY, and formatted large releases as "1e+15").
 --
 -- Every budget key carries the hash tag {b}: one slot, so a script may touch the counters
 -- of any request (reclaiming expired holds) in Redis Cluster as well.
 -- Time comes from Redis TIME (ARGV override for tests only). Money is integer nano-dollars:
--- Lua numbers are doubles, exact below 2^53 (limits are capped at $9,000,000 for this);
--- the stored sums themselves are only changed by HINCRBY, exactly.
+-- Lua numbers are doubles, exact below 2^53 (limits are capped at $9,000,000 for this, and
+-- one amount at MAX_AMOUNT, as proxy.budgets.rules); the stored sums themselves are only
+-- changed by HINCRBY, exactly, and held at MAX_COUNTER so they never near 2^63. A number
+-- goes back to Redis as an integer string (int): Lua's own tostring writes "1e+15".
 -- Counter hash fields: pid (period id), spent, held, rb0..rb11 / ra0..ra11 (a ring of
 -- 5-minute buckets of settled spend: the last hour's burn rate).
 
@@ -12,6 +16,31 @@ local HOLDS, HOLD, RECLAIMED = KEYS[1], KEYS[2], KEYS[3]
 local COUNTER_TTL = {daily = 3 * 86400, weekly = 15 * 86400, monthly = 70 * 86400}
 local BUCKET_MS, BUCKETS = 300000, 12
 local FORGET_RECLAIMED_MS = 86400000
+local MAX_AMOUNT = 9007199254740991        -- 2^53 - 1: proxy.budgets.rules.MAX_AMOUNT_NUSD
+local MAX_COUNTER = '4611686018427387904'  -- 2^62: proxy.budgets.rules.MAX_COUNTER_NUSD
+local MAX_BURN_BUCKET = '288230376151711744'  -- 2^58: twelve of them stay below 2^62
+
+local function int(x)
+  return string.format('%.0f', x)
+end
+
+-- An amount from ARGV as the scripts use it: an integer 0..MAX_AMOUNT.
+local function bounded(text)
+  local x = tonumber(text) or 0
+  if x ~= x or x < 0 then return 0 end
+  if x > MAX_AMOUNT then return MAX_AMOUNT end
+  return math.floor(x)
+end
+
+-- HINCRBY by a bounded amount, then saturate at `cap` (an integer string); the result.
+local function add_capped(key, field, amount, cap)
+  local value = redis.call('HINCRBY', key, field, int(amount))
+  if value > tonumber(cap) then
+    redis.call('HSET', key, field, cap)
+    return tonumber(cap)
+  end
+  return value
+end
 
 local function clock(override)
   if override ~= '' then return tonumber(override) end
@@ -56,14 +85,14 @@ local function current(key, period, pid)
   if v[1] == pid then return tonumber(v[2]) or 0, tonumber(v[3]) or 0 end
   local held = math.max(0, tonumber(v[3]) or 0)
   redis.call('DEL', key)
-  redis.call('HSET', key, 'pid', pid, 'spent', 0, 'held', held)
+  redis.call('HSET', key, 'pid', pid, 'spent', 0, 'held', int(held))
   if COUNTER_TTL[period] then redis.call('EXPIRE', key, COUNTER_TTL[period]) end
   return 0, held
 end
 
 local function release(key, amount)
   local held = tonumber(redis.call('HGET', key, 'held'))
-  if held and held > 0 then redis.call('HINCRBY', key, 'held', -math.min(held, amount)) end
+  if held and held > 0 then redis.call('HINCRBY', key, 'held', int(-math.min(held, amount))) end
 end
 
 -- A hold is "amount\nkey\nkey...". A reclaimed one is kept a day, prefixed "x", so a late

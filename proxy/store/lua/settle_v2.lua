@@ -1,11 +1,11 @@
--- settle v1: release a request's hold and add its actual cost to every counter, once.
+-- settle v2: release a request's hold and add its actual cost to every counter, once.
 --
--- KEYS: as reserve v1 (1 holds, 2 hold, 3 reclaimed, 4.. counter hashes).
+-- KEYS: as reserve v2 (1 holds, 2 hold, 3 reclaimed, 4.. counter hashes).
 -- ARGV: 1 request id, 2 cost, 3 now ms ("" = Redis TIME), then per counter: period.
 -- Returns {1, now ms, then per counter: pid, spent, held, burn of the last hour}, or
 -- {0, now ms} when the request holds nothing (settled before): a replay changes nothing.
 
-local rid, cost = ARGV[1], tonumber(ARGV[2])
+local rid, cost = ARGV[1], bounded(ARGV[2])
 local now = clock(ARGV[3])
 local info = redis.call('HGET', HOLD, rid)
 if not info then return {0, now} end
@@ -31,12 +31,13 @@ for i = 1, #KEYS - 3 do
   local pid = period_id(period, now)
   current(key, period, pid)
   if amount > 0 then release(key, amount) end
-  local spent = redis.call('HINCRBY', key, 'spent', ARGV[2])
+  local spent = add_capped(key, 'spent', cost, MAX_COUNTER)
   if cost > 0 then
     if tonumber(redis.call('HGET', key, 'rb' .. slot)) == bucket then
-      redis.call('HINCRBY', key, 'ra' .. slot, ARGV[2])
+      add_capped(key, 'ra' .. slot, cost, MAX_BURN_BUCKET)
     else
-      redis.call('HSET', key, 'rb' .. slot, bucket, 'ra' .. slot, ARGV[2])
+      redis.call('HSET', key, 'rb' .. slot, int(bucket), 'ra' .. slot,
+        int(math.min(cost, tonumber(MAX_BURN_BUCKET))))
     end
   end
   local values = redis.call('HMGET', key, 'held', unpack(ring))
